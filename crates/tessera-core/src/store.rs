@@ -1,0 +1,156 @@
+//! The storage traits, split by capability. Backends live in `tessera-store`.
+//!
+//! A lookup answers `Ok(None)` for "not there" and `Err` for "could not ask": an outage
+//! is never mistaken for absence.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::ids::{DeploymentId, OrganizationId, TokenId, UserId, WorkspaceId};
+use crate::model::{
+    Actor, ApiToken, Deployment, Organization, RoleBinding, Rotation, StoredKey, User, Workspace,
+};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or failed; the caller fails closed (503).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule or a concurrent change refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row could not be read back into the domain: a bug or tampering.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait OrganizationStore: Send + Sync {
+    async fn create_organization(&self, org: &Organization) -> StoreResult<()>;
+    async fn organization(&self, id: OrganizationId) -> StoreResult<Option<Organization>>;
+    async fn list_organizations(&self) -> StoreResult<Vec<Organization>>;
+    async fn update_organization(&self, org: &Organization) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    async fn create_workspace(&self, ws: &Workspace) -> StoreResult<()>;
+    async fn workspace(&self, org: OrganizationId, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
+    async fn list_workspaces(&self, org: OrganizationId) -> StoreResult<Vec<Workspace>>;
+    async fn update_workspace(&self, ws: &Workspace) -> StoreResult<()>;
+    /// Deletes an empty workspace (`Conflict` while it has deployments), deletes the
+    /// tokens whose home it is and every role held on it. Answers the deleted tokens.
+    async fn delete_workspace(
+        &self,
+        org: OrganizationId,
+        id: WorkspaceId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<TokenId>>;
+}
+
+#[async_trait]
+pub trait DeploymentStore: Send + Sync {
+    async fn create_deployment(&self, d: &Deployment) -> StoreResult<()>;
+    async fn deployment(&self, org: OrganizationId, id: DeploymentId) -> StoreResult<Option<Deployment>>;
+    async fn list_deployments(
+        &self,
+        org: OrganizationId,
+        workspace: Option<WorkspaceId>,
+    ) -> StoreResult<Vec<Deployment>>;
+    async fn update_deployment(&self, d: &Deployment) -> StoreResult<()>;
+    /// Deletes the deployment, the tokens whose home it is and every role held on it.
+    async fn delete_deployment(
+        &self,
+        org: OrganizationId,
+        id: DeploymentId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<TokenId>>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user and makes it a member of `org` with `roles` (one of them the
+    /// organization role). `Conflict` when the email is taken.
+    async fn create_user(
+        &self,
+        user: &User,
+        password_hash: &str,
+        org: OrganizationId,
+        roles: &[RoleBinding],
+    ) -> StoreResult<()>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The user and its password hash, by email (case-insensitive).
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<(User, String)>>;
+    /// Users holding any role in `org`.
+    async fn list_members(&self, org: OrganizationId) -> StoreResult<Vec<User>>;
+}
+
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// Every role `principal` (a user or token id) holds in `org`.
+    async fn roles(&self, org: OrganizationId, principal: uuid::Uuid) -> StoreResult<Vec<RoleBinding>>;
+    /// Replaces every role `principal` holds in `org`, in one transaction.
+    async fn replace_roles(
+        &self,
+        org: OrganizationId,
+        principal: uuid::Uuid,
+        roles: &[RoleBinding],
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Creates the token and its roles in one transaction.
+    async fn create_token(&self, token: &ApiToken, roles: &[RoleBinding]) -> StoreResult<()>;
+    /// A token of `org`, deleted ones included (the caller decides what they mean).
+    async fn token(&self, org: OrganizationId, id: TokenId) -> StoreResult<Option<ApiToken>>;
+    /// Any token by id, for the status cache.
+    async fn token_by_id(&self, id: TokenId) -> StoreResult<Option<ApiToken>>;
+    /// The live (not deleted) tokens of `org`.
+    async fn list_tokens(&self, org: OrganizationId) -> StoreResult<Vec<ApiToken>>;
+    /// Every token, deleted ones included, to load the status cache.
+    async fn all_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Updates name and description of a live token; `false` if there is none.
+    async fn update_token(
+        &self,
+        org: OrganizationId,
+        id: TokenId,
+        name: &str,
+        description: &str,
+        by: Actor,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Applies a rotation if the token is live and still at `rotation.expected_version`;
+    /// `false` otherwise (someone else rotated or deleted it first).
+    async fn rotate_token(&self, org: OrganizationId, id: TokenId, rotation: &Rotation) -> StoreResult<bool>;
+    /// Tombstones a live token and drops its roles; `false` if there is none.
+    async fn delete_token(
+        &self,
+        org: OrganizationId,
+        id: TokenId,
+        by: Actor,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Records `lastUsedAt` for many tokens at once; never moves a time backwards.
+    async fn record_last_used(&self, uses: &[(TokenId, OffsetDateTime)]) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Adds a key; when `key.active`, it becomes the only active one.
+    async fn insert_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+}
+
+/// Everything a Tessera server needs from its database.
+#[async_trait]
+pub trait Store:
+    OrganizationStore + WorkspaceStore + DeploymentStore + UserStore + RoleStore + TokenStore + KeyStore
+{
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// A cheap round trip, for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+}
