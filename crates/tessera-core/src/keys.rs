@@ -15,13 +15,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
-    EllipticCurveKeyType, Jwk, JwkSet, OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+    EllipticCurveKeyType, Jwk, OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
     RSAKeyParameters, RSAKeyType, ThumbprintHash,
 };
 use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::{SecretBytes, TokenValue, random_bytes};
+
+/// JWK types, for those who publish or read key sets.
+pub use jsonwebtoken::jwk::{Jwk as PublicJwk, JwkSet};
 
 /// The signature algorithms Tessera signs with. A key has exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

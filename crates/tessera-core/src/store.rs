@@ -91,6 +91,8 @@ pub trait UserStore: Send + Sync {
 pub trait RoleStore: Send + Sync {
     /// Every role `principal` (a user or token id) holds in `org`.
     async fn roles(&self, org: OrganizationId, principal: uuid::Uuid) -> StoreResult<Vec<RoleBinding>>;
+    /// Every role held in `org`, by principal id.
+    async fn all_roles(&self, org: OrganizationId) -> StoreResult<Vec<(uuid::Uuid, RoleBinding)>>;
     /// Replaces every role `principal` holds in `org`, in one transaction.
     async fn replace_roles(
         &self,

@@ -619,6 +619,20 @@ impl RoleStore for SqlStore {
         .collect()
     }
 
+    async fn all_roles(&self, org: OrganizationId) -> StoreResult<Vec<(Uuid, RoleBinding)>> {
+        sqlx::query(
+            "SELECT principal_id, role, entity_id FROM role_bindings WHERE organization_id = $1 \
+             ORDER BY principal_id, entity_type, entity_id",
+        )
+        .bind(org.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|row| Ok((get_uuid(row, "principal_id")?, role_binding(row)?)))
+        .collect()
+    }
+
     async fn replace_roles(&self, org: OrganizationId, principal: Uuid, roles: &[RoleBinding]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("DELETE FROM role_bindings WHERE organization_id = $1 AND principal_id = $2")

@@ -1,0 +1,239 @@
+//! The master key, first-run bootstrap, and dev mode.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tessera_core::ids::{DeploymentId, OrganizationId, UserId, WorkspaceId};
+use tessera_core::keys::MasterKey;
+use tessera_core::lifetime::ExpiryPeriod;
+use tessera_core::model::{Actor, Deployment, Organization, RoleBinding, TokenScope, User, Workspace};
+use tessera_core::role::{OrganizationRole, Role};
+use tessera_core::secret::{Password, random_string};
+
+use crate::api::now_seconds;
+use crate::api::tokens::create_api_token;
+use crate::api::users::hash_password;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::state::{AppState, StartupError};
+
+const DEV_MASTER_KEY_FILE: &str = "master.key";
+const DEV_CREDENTIALS_FILE: &str = "dev-credentials.json";
+
+/// The master key: `TESSERA_MASTER_KEY`, else `master_key_file`, else (dev mode only) a
+/// key file in the data directory, created on first start with mode 0600.
+pub fn master_key(config: &Config) -> Result<MasterKey, StartupError> {
+    let bad = |source: &str, e: tessera_core::keys::KeyError| {
+        StartupError::MasterKey(format!("the master key from {source} is unusable: {e}"))
+    };
+    if let Some(text) = &config.master_key {
+        return MasterKey::from_base64(text).map_err(|e| bad("TESSERA_MASTER_KEY", e));
+    }
+    if let Some(path) = &config.master_key_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            StartupError::MasterKey(format!("cannot read the master key file {}: {e}", path.display()))
+        })?;
+        return MasterKey::from_base64(&text).map_err(|e| bad(&path.display().to_string(), e));
+    }
+    if config.dev {
+        let path = config.data_dir.join(DEV_MASTER_KEY_FILE);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                StartupError::MasterKey(format!("cannot read {}: {e}", path.display()))
+            })?;
+            return MasterKey::from_base64(&text).map_err(|e| bad(&path.display().to_string(), e));
+        }
+        let (key, text) = MasterKey::generate();
+        write_private(&path, text.expose())?;
+        tracing::warn!(path = %path.display(), "dev mode: generated a master key file");
+        return Ok(key);
+    }
+    Err(StartupError::MasterKey(
+        "no master key: set TESSERA_MASTER_KEY (base64 of 32 random bytes) or pass \
+         --master-key-file FILE; `tessera admin master-key > FILE` makes one. (`--dev` makes one for you.)"
+            .into(),
+    ))
+}
+
+/// Writes a file readable by its owner only, atomically (temporary file, then rename).
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StartupError> {
+    let io = |source| StartupError::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    };
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+/// What bootstrap made. The password and token are shown once.
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub organization: Organization,
+    pub owner: User,
+    pub password: Password,
+    pub token: tessera_core::secret::TokenValue,
+}
+
+/// Creates an organization with an Organization Owner user (random password) and an
+/// Organization Owner API token that never expires.
+pub async fn bootstrap(
+    state: &AppState,
+    organization: &str,
+    email: &str,
+) -> Result<Bootstrapped, ApiError> {
+    let now = now_seconds(state);
+    let org = Organization {
+        id: OrganizationId::new(),
+        name: crate::api::valid_name(organization, "organization name")?,
+        description: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_organization(&org).await?;
+    let user = User {
+        id: UserId::new(),
+        email: email.trim().to_lowercase(),
+        full_name: "Organization Owner".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let password = Password::new(random_string(18));
+    let hash = hash_password(password.clone(), state.config.password_cost).await?;
+    let owner_role = Role::Organization(OrganizationRole::Owner);
+    state
+        .store
+        .create_user(&user, &hash, org.id, &[RoleBinding { role: owner_role, entity_id: *org.id.as_uuid() }])
+        .await?;
+    let (_, token) = create_api_token(
+        state,
+        org.id,
+        "Organization Owner (bootstrap)".into(),
+        "Created by bootstrap. Rotate or delete it once you have your own tokens.".into(),
+        TokenScope::Organization,
+        owner_role,
+        ExpiryPeriod::NEVER,
+        Actor::User(user.id),
+    )
+    .await?;
+    Ok(Bootstrapped {
+        organization: org,
+        owner: user,
+        password,
+        token,
+    })
+}
+
+/// `<data-dir>/dev-credentials.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevCredentials {
+    pub issuer: String,
+    pub audience: String,
+    pub base_url: String,
+    pub organization_id: String,
+    pub workspace_id: String,
+    pub deployment_id: String,
+    pub owner_email: String,
+    pub owner_password: String,
+    pub organization_token: String,
+}
+
+/// Dev mode: seeds an organization, a workspace, a deployment, an owner and an owner
+/// token on first start; later starts reuse them. Prints them with curl lines.
+pub async fn seed(state: &AppState, base_url: &str) -> Result<DevCredentials, StartupError> {
+    let path = state.config.data_dir.join(DEV_CREDENTIALS_FILE);
+    let existing: Option<DevCredentials> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let creds = match existing {
+        Some(mut c) => {
+            c.base_url = base_url.to_owned();
+            c.issuer = state.issuer.clone();
+            c
+        }
+        None => fresh_seed(state, base_url).await.map_err(|e| StartupError::MasterKey(format!("dev seeding failed: {e}")))?,
+    };
+    let json = serde_json::to_vec_pretty(&creds).unwrap_or_default();
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(|source| StartupError::Io {
+            context: format!("cannot replace {}", path.display()),
+            source,
+        })?;
+    }
+    write_private(&path, &json)?;
+    print_credentials(&creds, &path);
+    Ok(creds)
+}
+
+async fn fresh_seed(state: &AppState, base_url: &str) -> Result<DevCredentials, ApiError> {
+    let boot = bootstrap(state, "Dev Organization", "owner@tessera.dev").await?;
+    let now = now_seconds(state);
+    let ws = Workspace {
+        id: WorkspaceId::new(),
+        organization_id: boot.organization.id,
+        name: "Dev Workspace".into(),
+        description: "Seeded by tessera serve --dev".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_workspace(&ws).await?;
+    let dep = Deployment {
+        id: DeploymentId::new(),
+        organization_id: boot.organization.id,
+        workspace_id: ws.id,
+        name: "dev-deployment".into(),
+        description: "Seeded by tessera serve --dev".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_deployment(&dep).await?;
+    Ok(DevCredentials {
+        issuer: state.issuer.clone(),
+        audience: state.config.audience.clone(),
+        base_url: base_url.to_owned(),
+        organization_id: boot.organization.id.to_string(),
+        workspace_id: ws.id.to_string(),
+        deployment_id: dep.id.to_string(),
+        owner_email: boot.owner.email,
+        owner_password: boot.password.expose().to_owned(),
+        organization_token: boot.token.expose().to_owned(),
+    })
+}
+
+fn print_credentials(c: &DevCredentials, path: &Path) {
+    println!(
+        "\nTessera dev mode: NOT FOR PRODUCTION (credentials below are also in {path})\n\n\
+         organization   {org}\n\
+         workspace      {ws}\n\
+         deployment     {dep}\n\
+         owner          {email} / {password}\n\
+         owner token    (Organization Owner API token)\n\n\
+         export TESSERA_URL={base}\n\
+         export TESSERA_API_TOKEN={token}\n\n\
+         curl -s $TESSERA_URL/v1/authz -H \"Authorization: Bearer $TESSERA_API_TOKEN\" -i\n\
+         curl -s $TESSERA_URL/v1/organizations/{org}/tokens -H \"Authorization: Bearer $TESSERA_API_TOKEN\"\n\
+         curl -s $TESSERA_URL/v1/organizations/{org}/tokens -H \"Authorization: Bearer $TESSERA_API_TOKEN\" \\\n  \
+           -H 'Content-Type: application/json' \\\n  \
+           -d '{{\"name\":\"ci\",\"scope\":\"WORKSPACE\",\"entityId\":\"{ws}\",\"role\":\"WORKSPACE_OPERATOR\",\"tokenExpiryPeriodInDays\":30}}'\n",
+        path = path.display(),
+        org = c.organization_id,
+        ws = c.workspace_id,
+        dep = c.deployment_id,
+        email = c.owner_email,
+        password = c.owner_password,
+        base = c.base_url,
+        token = c.organization_token,
+    );
+}

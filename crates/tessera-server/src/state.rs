@@ -1,0 +1,110 @@
+//! What every handler shares.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tessera_core::Clock;
+use tessera_core::keys::MasterKey;
+use tessera_core::store::{Store, StoreError};
+use tessera_core::verify::{VerifiedToken, VerifyConfig};
+use time::Duration;
+
+use crate::config::Config;
+use crate::keyring::{KeyRing, KeyRingError};
+use crate::status::StatusCache;
+use crate::usage::UsageRecorder;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyRingError),
+    #[error("{0}")]
+    MasterKey(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub issuer: String,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: KeyRing,
+    pub status: StatusCache,
+    pub usage: UsageRecorder,
+    /// Keyed by the SHA-256 of the whole token: a hit skips the signature check.
+    pub verified: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
+    pub verify_config: VerifyConfig,
+    pub metrics: PrometheusHandle,
+}
+
+/// Cheap to clone; handed to every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding application's);
+            // then ours renders nothing, which is harmless.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Builds the state: loads (or creates) signing keys and the status cache.
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: &MasterKey,
+    ) -> Result<Self, StartupError> {
+        config.validate()?;
+        let now = clock.now();
+        let keys = KeyRing::load(store.as_ref(), master, config.signing_algorithm, now).await?;
+        let status = StatusCache::load(store.as_ref()).await?;
+        let issuer = config.issuer();
+        let verify_config = VerifyConfig {
+            issuer: issuer.clone(),
+            audience: config.audience.clone(),
+            nbf_leeway: Duration::seconds(i64::from(config.leeway_seconds)),
+            exp_leeway: Duration::ZERO,
+        };
+        let verified = moka::sync::Cache::builder()
+            .max_capacity(config.verified_cache_capacity)
+            .time_to_live(std::time::Duration::from_secs(600))
+            .build();
+        Ok(Self(Arc::new(Inner {
+            config,
+            issuer,
+            store,
+            clock,
+            keys,
+            status,
+            usage: UsageRecorder::default(),
+            verified,
+            verify_config,
+            metrics: metrics_handle(),
+        })))
+    }
+}

@@ -1,0 +1,72 @@
+//! Discovery: JWKS and the OpenID / OAuth server metadata, and health.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The public signing keys (RFC 7517), each with `kid`, `alg` and `use`.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let keys = state.keys.current();
+    let mut response = Json(&keys.jwks).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    response
+}
+
+/// Server metadata: the endpoints this server has, and nothing it hasn't.
+pub async fn openid_configuration(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let issuer = &state.issuer;
+    let alg = state.keys.current().signer.algorithm().as_str();
+    Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        "grant_types_supported": [],
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "token_endpoint_auth_signing_alg_values_supported": [alg],
+        "claims_supported": ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "apiTokenId",
+            "org_id", "scope", "permissions", "version", "sid", "client_id"],
+    }))
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers within two seconds.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
+    let database = match ping {
+        Ok(Ok(())) => "ok",
+        Ok(Err(_)) => "unavailable",
+        Err(_) => "timeout",
+    };
+    let status = if database == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if database == "ok" { "ready" } else { "not ready" },
+        "database": database,
+        "backend": state.store.backend(),
+        "signingKeys": state.keys.current().verifying.len(),
+        "tokensInStatusCache": state.status.len(),
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus metrics.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
