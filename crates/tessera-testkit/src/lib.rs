@@ -1,1 +1,202 @@
+//! Test helpers: a Tessera application in-process with a settable clock, seeded with an
+//! organization, a workspace, a deployment and an Organization Owner token; requests
+//! through `oneshot` (no socket) or a real listener on `127.0.0.1:0`.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use serde_json::Value;
+use tessera_core::ManualClock;
+use tessera_core::keys::MasterKey;
+use tessera_core::password::PasswordCost;
+use tessera_server::{AppState, Config};
+use tower::ServiceExt as _;
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A configuration for tests: SQLite in `dir`, a fresh master key, a fast (weak) argon2.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let (_, text) = MasterKey::generate();
+    Config {
+        data_dir: dir.to_owned(),
+        issuer: Some("http://tessera.test".into()),
+        master_key: Some(String::from_utf8(text.expose().to_vec()).expect("base64 is text")),
+        password_cost: PasswordCost::danger_insecure_fast(),
+        ..Config::default()
+    }
+}
+
+/// The ids and credentials of the seeded organization.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub organization_id: String,
+    pub workspace_id: String,
+    pub deployment_id: String,
+    pub owner_email: String,
+    pub owner_password: String,
+    pub owner_token: String,
+}
+
+/// An answer, with its body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `body[key]` as a string; panics with the whole answer when absent.
+    pub fn str(&self, key: &str) -> String {
+        self.body[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {key:?} in {self:?}"))
+            .to_owned()
+    }
+}
+
+/// An in-process Tessera.
+pub struct TestApp {
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub seed: Seed,
+    pub dir: TempDir,
+}
+
+impl TestApp {
+    /// A seeded application on SQLite.
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A seeded application; `adjust` may change the test configuration first.
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = TempDir::new("tessera-test");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let clock = ManualClock::starting_now();
+        let state = tessera_server::build_state(config, Arc::new(clock.clone()))
+            .await
+            .expect("state builds");
+        let boot = tessera_server::dev::bootstrap(&state, "Acme", "owner@acme.test")
+            .await
+            .expect("bootstrap");
+        let mut app = Self {
+            state,
+            clock,
+            seed: Seed {
+                organization_id: boot.organization.id.to_string(),
+                workspace_id: String::new(),
+                deployment_id: String::new(),
+                owner_email: boot.owner.email.clone(),
+                owner_password: boot.password.expose().to_owned(),
+                owner_token: boot.token.expose().to_owned(),
+            },
+            dir,
+        };
+        let token = app.seed.owner_token.clone();
+        let ws = app
+            .call(Method::POST, &app.org_path("/workspaces"), Some(&token), Some(serde_json::json!({"name": "Data"})))
+            .await;
+        assert_eq!(ws.status, StatusCode::OK, "{ws:?}");
+        app.seed.workspace_id = ws.str("id");
+        let dep = app
+            .call(
+                Method::POST,
+                &app.org_path("/deployments"),
+                Some(&token),
+                Some(serde_json::json!({"name": "prod", "workspaceId": app.seed.workspace_id})),
+            )
+            .await;
+        assert_eq!(dep.status, StatusCode::OK, "{dep:?}");
+        app.seed.deployment_id = dep.str("id");
+        app
+    }
+
+    /// `/v1/organizations/{seeded org}` followed by `rest`.
+    pub fn org_path(&self, rest: &str) -> String {
+        format!("/v1/organizations/{}{rest}", self.seed.organization_id)
+    }
+
+    /// The application's current time.
+    pub fn now(&self) -> time::OffsetDateTime {
+        use tessera_core::Clock as _;
+        self.clock.now()
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.seed.owner_token
+    }
+
+    /// One request through the router, no socket.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        let request = match body {
+            Some(b) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&b).expect("json"))),
+            None => builder.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(request).await
+    }
+
+    /// Any prepared request through the router.
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = tessera_server::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, headers, body }
+    }
+
+    /// Creates a token as the owner; answers the whole ApiToken (with `token`).
+    pub async fn create_token(&self, body: Value) -> Answer {
+        self.call(Method::POST, &self.org_path("/tokens"), Some(self.owner()), Some(body)).await
+    }
+
+    /// Serves the router on `127.0.0.1:0`; answers the address.
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = tessera_server::router(self.state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        addr
+    }
+}
