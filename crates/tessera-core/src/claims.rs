@@ -47,7 +47,11 @@ pub struct Claims {
     pub exp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-    #[serde(rename = "apiTokenId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "apiTokenId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub api_token_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
@@ -139,8 +143,12 @@ pub enum Identity {
 impl Identity {
     pub fn organization_id(&self) -> Option<OrganizationId> {
         match self {
-            Self::ApiToken { organization_id, .. } => Some(*organization_id),
-            Self::Session { organization_id, .. } => *organization_id,
+            Self::ApiToken {
+                organization_id, ..
+            } => Some(*organization_id),
+            Self::Session {
+                organization_id, ..
+            } => *organization_id,
         }
     }
 

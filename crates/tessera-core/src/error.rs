@@ -24,9 +24,15 @@ pub enum Rejection {
     #[error("token audience is not accepted")]
     WrongAudience,
     #[error("token expired at {exp}")]
-    Expired { exp: OffsetDateTime, now: OffsetDateTime },
+    Expired {
+        exp: OffsetDateTime,
+        now: OffsetDateTime,
+    },
     #[error("token is not valid before {nbf}")]
-    NotYetValid { nbf: OffsetDateTime, now: OffsetDateTime },
+    NotYetValid {
+        nbf: OffsetDateTime,
+        now: OffsetDateTime,
+    },
     #[error("token is missing the claim {0}")]
     MissingClaim(&'static str),
     #[error("token is neither an API token nor a session token")]

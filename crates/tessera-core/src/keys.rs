@@ -107,7 +107,8 @@ impl MasterKey {
         if bytes.expose().len() != Self::LEN {
             return Err(KeyError::BadMasterKey);
         }
-        let key = UnboundKey::new(&AES_256_GCM, bytes.expose()).map_err(|_| KeyError::BadMasterKey)?;
+        let key =
+            UnboundKey::new(&AES_256_GCM, bytes.expose()).map_err(|_| KeyError::BadMasterKey)?;
         Ok(Self(LessSafeKey::new(key)))
     }
 
@@ -123,13 +124,17 @@ impl MasterKey {
     pub fn generate() -> (Self, SecretBytes) {
         let raw = SecretBytes::new(random_bytes(Self::LEN));
         let text = SecretBytes::new(STANDARD.encode(raw.expose()).into_bytes());
-        (Self::from_bytes(&raw).expect("32 random bytes make a key"), text)
+        (
+            Self::from_bytes(&raw).expect("32 random bytes make a key"),
+            text,
+        )
     }
 
     /// `nonce || ciphertext || tag`, with `kid` as associated data.
     pub fn seal(&self, kid: &str, plaintext: &SecretBytes) -> Result<Vec<u8>, KeyError> {
         let nonce_bytes = random_bytes(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes).map_err(|_| KeyError::Crypto("nonce"))?;
+        let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes)
+            .map_err(|_| KeyError::Crypto("nonce"))?;
         let mut in_out = plaintext.expose().to_vec();
         self.0
             .seal_in_place_append_tag(nonce, Aad::from(kid.as_bytes()), &mut in_out)
@@ -144,7 +149,8 @@ impl MasterKey {
             return Err(KeyError::WrongMasterKey);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::WrongMasterKey)?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::WrongMasterKey)?;
         let mut in_out = ciphertext.to_vec();
         let plain = self
             .0
@@ -318,7 +324,8 @@ impl KeyPair {
                     "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
                     STANDARD.encode(der)
                 );
-                EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| KeyError::Crypto("RSA key"))?
+                EncodingKey::from_rsa_pem(pem.as_bytes())
+                    .map_err(|_| KeyError::Crypto("RSA key"))?
             }
         };
         Ok(Signer {
@@ -407,10 +414,16 @@ impl VerifyingKey {
                 | (AlgorithmParameters::RSA(_), KeyAlgorithm::RS256)
         );
         if !fits {
-            return Err(KeyError::Unsupported(format!("JWK key type does not fit alg {algorithm}")));
+            return Err(KeyError::Unsupported(format!(
+                "JWK key type does not fit alg {algorithm}"
+            )));
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|_| KeyError::Unsupported("JWK".into()))?;
-        Ok(Self { kid, algorithm, key })
+        Ok(Self {
+            kid,
+            algorithm,
+            key,
+        })
     }
 }
 
@@ -457,10 +470,19 @@ mod tests {
         let sealed = mk.seal("kid-1", &secret).unwrap();
         assert!(!sealed.windows(7).any(|w| w == b"private"));
         assert_eq!(mk.open("kid-1", &sealed).unwrap(), secret);
-        assert_eq!(mk.open("kid-2", &sealed).unwrap_err(), KeyError::WrongMasterKey);
+        assert_eq!(
+            mk.open("kid-2", &sealed).unwrap_err(),
+            KeyError::WrongMasterKey
+        );
         let (other, _) = MasterKey::generate();
-        assert_eq!(other.open("kid-1", &sealed).unwrap_err(), KeyError::WrongMasterKey);
-        assert_eq!(mk.open("kid-1", &sealed[..5]).unwrap_err(), KeyError::WrongMasterKey);
+        assert_eq!(
+            other.open("kid-1", &sealed).unwrap_err(),
+            KeyError::WrongMasterKey
+        );
+        assert_eq!(
+            mk.open("kid-1", &sealed[..5]).unwrap_err(),
+            KeyError::WrongMasterKey
+        );
     }
 
     #[test]
@@ -473,7 +495,11 @@ mod tests {
 
     #[test]
     fn each_algorithm_generates_signs_and_round_trips() {
-        for alg in [KeyAlgorithm::EdDSA, KeyAlgorithm::ES256, KeyAlgorithm::RS256] {
+        for alg in [
+            KeyAlgorithm::EdDSA,
+            KeyAlgorithm::ES256,
+            KeyAlgorithm::RS256,
+        ] {
             let key = KeyPair::generate(alg).unwrap();
             assert_eq!(key.algorithm(), alg);
             let again = KeyPair::from_pkcs8(key.pkcs8()).unwrap();
@@ -484,7 +510,11 @@ mod tests {
             assert_eq!(json["use"], "sig");
             assert_eq!(json["kid"], key.kid());
             assert!(json.get("d").is_none(), "no private part in a JWK");
-            let token = key.signer().unwrap().sign(&serde_json::json!({"a": 1})).unwrap();
+            let token = key
+                .signer()
+                .unwrap()
+                .sign(&serde_json::json!({"a": 1}))
+                .unwrap();
             let vk = key.verifying_key().unwrap();
             let mut v = jsonwebtoken::Validation::new(alg.jwt());
             v.required_spec_claims.clear();
@@ -497,6 +527,11 @@ mod tests {
     fn garbage_keys_are_refused_clearly() {
         let err = KeyPair::from_pkcs8(&SecretBytes::new(vec![0x30, 0x03, 1, 2, 3])).unwrap_err();
         assert!(err.to_string().contains("PKCS#8"));
-        assert!(KeyPair::from_pem("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----").is_err());
+        assert!(
+            KeyPair::from_pem(
+                "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"
+            )
+            .is_err()
+        );
     }
 }

@@ -73,7 +73,10 @@ mod tests {
         assert!(ExpiryPeriod::days(Some(3651)).is_err());
         assert!(ExpiryPeriod::days(Some(-1)).is_err());
         assert_eq!(ExpiryPeriod::days(Some(1)).unwrap().as_days(), Some(1));
-        assert_eq!(ExpiryPeriod::days(Some(3650)).unwrap().as_days(), Some(3650));
+        assert_eq!(
+            ExpiryPeriod::days(Some(3650)).unwrap().as_days(),
+            Some(3650)
+        );
         assert_eq!(ExpiryPeriod::days(None).unwrap(), ExpiryPeriod::NEVER);
         let start = datetime!(2026-01-01 0:00 UTC);
         assert_eq!(

@@ -68,7 +68,10 @@ impl Principal {
     pub fn workspace_role(&self, workspace: WorkspaceId) -> Option<WorkspaceRole> {
         let through_org = (self.organization_role == Some(OrganizationRole::Owner))
             .then_some(WorkspaceRole::Owner);
-        self.workspace_roles.get(&workspace).copied().max(through_org)
+        self.workspace_roles
+            .get(&workspace)
+            .copied()
+            .max(through_org)
     }
 
     /// The caller's powers on one deployment, expressed as a workspace role: its
@@ -374,11 +377,18 @@ mod tests {
         use Action as A;
         let allowed: &[Action] = match role.as_str() {
             "ORGANIZATION_MEMBER" => &[A::ViewOrganization],
-            "ORGANIZATION_BILLING_ADMIN" => &[A::ViewOrganization, A::UpdateOrganization, A::ViewUsage],
+            "ORGANIZATION_BILLING_ADMIN" => {
+                &[A::ViewOrganization, A::UpdateOrganization, A::ViewUsage]
+            }
             "ORGANIZATION_OWNER" => &Action::ALL,
             "WORKSPACE_ACCESSOR" => &[A::ViewWorkspace, A::ViewDeployment],
             "WORKSPACE_MEMBER" => &[A::ViewWorkspace, A::ViewDeployment, A::ViewWorkspaceUsers],
-            "WORKSPACE_AUTHOR" => &[A::ViewWorkspace, A::ViewDeployment, A::ViewWorkspaceUsers, A::Deploy],
+            "WORKSPACE_AUTHOR" => &[
+                A::ViewWorkspace,
+                A::ViewDeployment,
+                A::ViewWorkspaceUsers,
+                A::Deploy,
+            ],
             "WORKSPACE_OPERATOR" => &[
                 A::ViewWorkspace,
                 A::ViewDeployment,
@@ -413,7 +423,11 @@ mod tests {
             let p = principal_with(role);
             for action in Action::ALL {
                 let got = authorize(&p, action, &resource_for(action));
-                let want = if expected(role, action) { Decision::Allow } else { Decision::Deny };
+                let want = if expected(role, action) {
+                    Decision::Allow
+                } else {
+                    Decision::Deny
+                };
                 assert_eq!(got, want, "{role} / {action:?}");
             }
         }
@@ -428,13 +442,19 @@ mod tests {
             let p = principal_with(role);
             for action in [Action::ViewWorkspace, Action::ManageToken] {
                 let res = match action {
-                    Action::ManageToken => Resource::Token(org(), TokenScope::Workspace(other_ws())),
+                    Action::ManageToken => {
+                        Resource::Token(org(), TokenScope::Workspace(other_ws()))
+                    }
                     _ => Resource::Workspace(org(), other_ws()),
                 };
                 assert_eq!(authorize(&p, action, &res), Decision::Deny, "{role}");
             }
             let res = Resource::Deployment(org(), other_ws(), other_dep());
-            assert_eq!(authorize(&p, Action::ViewDeployment, &res), Decision::Deny, "{role}");
+            assert_eq!(
+                authorize(&p, Action::ViewDeployment, &res),
+                Decision::Deny,
+                "{role}"
+            );
         }
     }
 
@@ -443,7 +463,10 @@ mod tests {
         let res = Resource::Token(org(), TokenScope::Organization);
         for role in Role::ALL {
             let want = role == Role::Organization(OrganizationRole::Owner);
-            assert_eq!(authorize(&principal_with(role), Action::ManageToken, &res).is_allowed(), want);
+            assert_eq!(
+                authorize(&principal_with(role), Action::ManageToken, &res).is_allowed(),
+                want
+            );
         }
         let dep_token = Resource::Token(org(), TokenScope::Deployment(ws(), dep()));
         let owner = principal_with(Role::Workspace(WorkspaceRole::Owner));
@@ -466,7 +489,11 @@ mod tests {
             assert_eq!(authorize(&p, action, &res), Decision::NotFound);
         }
         assert_eq!(
-            may_grant(&p, Role::Organization(OrganizationRole::Member), GrantTarget::Organization(foreign)),
+            may_grant(
+                &p,
+                Role::Organization(OrganizationRole::Member),
+                GrantTarget::Organization(foreign)
+            ),
             Decision::NotFound
         );
     }
@@ -490,7 +517,11 @@ mod tests {
                     (Role::Deployment(_), Role::Deployment(_)) => true,
                     _ => false,
                 };
-                assert_eq!(may_grant(&p, granted, target).is_allowed(), want, "{own} granting {granted}");
+                assert_eq!(
+                    may_grant(&p, granted, target).is_allowed(),
+                    want,
+                    "{own} granting {granted}"
+                );
             }
         }
     }
@@ -499,20 +530,42 @@ mod tests {
     fn a_role_of_the_wrong_level_is_never_granted() {
         let p = principal_with(Role::Organization(OrganizationRole::Owner));
         let ws_role = Role::Workspace(WorkspaceRole::Accessor);
-        assert_eq!(may_grant(&p, ws_role, GrantTarget::Organization(org())), Decision::Deny);
+        assert_eq!(
+            may_grant(&p, ws_role, GrantTarget::Organization(org())),
+            Decision::Deny
+        );
         let org_role = Role::Organization(OrganizationRole::Member);
-        assert_eq!(may_grant(&p, org_role, GrantTarget::Workspace(org(), ws())), Decision::Deny);
+        assert_eq!(
+            may_grant(&p, org_role, GrantTarget::Workspace(org(), ws())),
+            Decision::Deny
+        );
     }
 
     #[test]
     fn the_most_privileged_path_wins() {
-        let p = principal_with(Role::Workspace(WorkspaceRole::Accessor))
-            .with_role(Role::Organization(OrganizationRole::Owner), *org().as_uuid());
+        let p = principal_with(Role::Workspace(WorkspaceRole::Accessor)).with_role(
+            Role::Organization(OrganizationRole::Owner),
+            *org().as_uuid(),
+        );
         assert_eq!(p.workspace_role(ws()), Some(WorkspaceRole::Owner));
         let p = principal_with(Role::Workspace(WorkspaceRole::Member))
             .with_role(Role::Deployment(DeploymentRole::Admin), *dep().as_uuid());
-        assert!(authorize(&p, Action::UpdateDeployment, &Resource::Deployment(org(), ws(), dep())).is_allowed());
-        assert!(!authorize(&p, Action::UpdateDeployment, &Resource::Deployment(org(), ws(), other_dep())).is_allowed());
+        assert!(
+            authorize(
+                &p,
+                Action::UpdateDeployment,
+                &Resource::Deployment(org(), ws(), dep())
+            )
+            .is_allowed()
+        );
+        assert!(
+            !authorize(
+                &p,
+                Action::UpdateDeployment,
+                &Resource::Deployment(org(), ws(), other_dep())
+            )
+            .is_allowed()
+        );
     }
 
     #[test]

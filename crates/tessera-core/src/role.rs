@@ -84,13 +84,28 @@ pub enum Role {
 }
 
 const ROLE_NAMES: [(&str, Role); 9] = [
-    ("ORGANIZATION_MEMBER", Role::Organization(OrganizationRole::Member)),
-    ("ORGANIZATION_BILLING_ADMIN", Role::Organization(OrganizationRole::BillingAdmin)),
-    ("ORGANIZATION_OWNER", Role::Organization(OrganizationRole::Owner)),
-    ("WORKSPACE_ACCESSOR", Role::Workspace(WorkspaceRole::Accessor)),
+    (
+        "ORGANIZATION_MEMBER",
+        Role::Organization(OrganizationRole::Member),
+    ),
+    (
+        "ORGANIZATION_BILLING_ADMIN",
+        Role::Organization(OrganizationRole::BillingAdmin),
+    ),
+    (
+        "ORGANIZATION_OWNER",
+        Role::Organization(OrganizationRole::Owner),
+    ),
+    (
+        "WORKSPACE_ACCESSOR",
+        Role::Workspace(WorkspaceRole::Accessor),
+    ),
     ("WORKSPACE_MEMBER", Role::Workspace(WorkspaceRole::Member)),
     ("WORKSPACE_AUTHOR", Role::Workspace(WorkspaceRole::Author)),
-    ("WORKSPACE_OPERATOR", Role::Workspace(WorkspaceRole::Operator)),
+    (
+        "WORKSPACE_OPERATOR",
+        Role::Workspace(WorkspaceRole::Operator),
+    ),
     ("WORKSPACE_OWNER", Role::Workspace(WorkspaceRole::Owner)),
     ("DEPLOYMENT_ADMIN", Role::Deployment(DeploymentRole::Admin)),
 ];

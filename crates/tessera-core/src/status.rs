@@ -90,12 +90,21 @@ mod tests {
             ..status()
         };
         assert_eq!(s.check(old, now + Duration::seconds(59)), Ok(()));
-        assert_eq!(s.check(old, now + Duration::seconds(60)), Err(Rejection::Rotated));
+        assert_eq!(
+            s.check(old, now + Duration::seconds(60)),
+            Err(Rejection::Rotated)
+        );
     }
 
     #[test]
     fn deleted_rejects_every_value() {
-        let s = TokenStatus { deleted: true, ..status() };
-        assert_eq!(s.check(s.current_jti, datetime!(2026-01-01 0:00 UTC)), Err(Rejection::Deleted));
+        let s = TokenStatus {
+            deleted: true,
+            ..status()
+        };
+        assert_eq!(
+            s.check(s.current_jti, datetime!(2026-01-01 0:00 UTC)),
+            Err(Rejection::Deleted)
+        );
     }
 }

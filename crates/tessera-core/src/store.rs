@@ -37,7 +37,11 @@ pub trait OrganizationStore: Send + Sync {
 #[async_trait]
 pub trait WorkspaceStore: Send + Sync {
     async fn create_workspace(&self, ws: &Workspace) -> StoreResult<()>;
-    async fn workspace(&self, org: OrganizationId, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
+    async fn workspace(
+        &self,
+        org: OrganizationId,
+        id: WorkspaceId,
+    ) -> StoreResult<Option<Workspace>>;
     async fn list_workspaces(&self, org: OrganizationId) -> StoreResult<Vec<Workspace>>;
     async fn update_workspace(&self, ws: &Workspace) -> StoreResult<()>;
     /// Deletes an empty workspace (`Conflict` while it has deployments), deletes the
@@ -53,7 +57,11 @@ pub trait WorkspaceStore: Send + Sync {
 #[async_trait]
 pub trait DeploymentStore: Send + Sync {
     async fn create_deployment(&self, d: &Deployment) -> StoreResult<()>;
-    async fn deployment(&self, org: OrganizationId, id: DeploymentId) -> StoreResult<Option<Deployment>>;
+    async fn deployment(
+        &self,
+        org: OrganizationId,
+        id: DeploymentId,
+    ) -> StoreResult<Option<Deployment>>;
     async fn list_deployments(
         &self,
         org: OrganizationId,
@@ -90,7 +98,11 @@ pub trait UserStore: Send + Sync {
 #[async_trait]
 pub trait RoleStore: Send + Sync {
     /// Every role `principal` (a user or token id) holds in `org`.
-    async fn roles(&self, org: OrganizationId, principal: uuid::Uuid) -> StoreResult<Vec<RoleBinding>>;
+    async fn roles(
+        &self,
+        org: OrganizationId,
+        principal: uuid::Uuid,
+    ) -> StoreResult<Vec<RoleBinding>>;
     /// Every role held in `org`, by principal id.
     async fn all_roles(&self, org: OrganizationId) -> StoreResult<Vec<(uuid::Uuid, RoleBinding)>>;
     /// Replaces every role `principal` holds in `org`, in one transaction.
@@ -126,7 +138,12 @@ pub trait TokenStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Applies a rotation if the token is live and still at `rotation.expected_version`;
     /// `false` otherwise (someone else rotated or deleted it first).
-    async fn rotate_token(&self, org: OrganizationId, id: TokenId, rotation: &Rotation) -> StoreResult<bool>;
+    async fn rotate_token(
+        &self,
+        org: OrganizationId,
+        id: TokenId,
+        rotation: &Rotation,
+    ) -> StoreResult<bool>;
     /// Tombstones a live token and drops its roles; `false` if there is none.
     async fn delete_token(
         &self,

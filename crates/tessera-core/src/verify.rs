@@ -50,7 +50,9 @@ pub struct Located<'k> {
 /// Step 1: size cap, three base64url parts, header JSON, `kid` -> key, `alg` == key's.
 pub fn locate<'k>(token: &str, keys: &'k KeySet) -> Result<Located<'k>, Rejection> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(Rejection::TooLarge { max: MAX_TOKEN_BYTES });
+        return Err(Rejection::TooLarge {
+            max: MAX_TOKEN_BYTES,
+        });
     }
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
@@ -64,12 +66,16 @@ pub fn locate<'k>(token: &str, keys: &'k KeySet) -> Result<Located<'k>, Rejectio
     let header = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| Rejection::Malformed("header is not base64url"))?;
-    let header: RawHeader =
-        serde_json::from_slice(&header).map_err(|_| Rejection::Malformed("header is not a JOSE header"))?;
+    let header: RawHeader = serde_json::from_slice(&header)
+        .map_err(|_| Rejection::Malformed("header is not a JOSE header"))?;
     if header.crit.is_some() {
-        return Err(Rejection::Malformed("unsupported critical header extension"));
+        return Err(Rejection::Malformed(
+            "unsupported critical header extension",
+        ));
     }
-    let kid = header.kid.ok_or(Rejection::Malformed("header has no kid"))?;
+    let kid = header
+        .kid
+        .ok_or(Rejection::Malformed("header has no kid"))?;
     let key = keys.get(&kid).ok_or(Rejection::UnknownKey)?;
     if header.alg != key.algorithm.as_str() {
         return Err(Rejection::AlgorithmMismatch);
@@ -146,7 +152,10 @@ pub fn check_claims(
     cfg: &VerifyConfig,
     now: OffsetDateTime,
 ) -> Result<VerifiedToken, Rejection> {
-    let iss = claims.iss.as_deref().ok_or(Rejection::MissingClaim("iss"))?;
+    let iss = claims
+        .iss
+        .as_deref()
+        .ok_or(Rejection::MissingClaim("iss"))?;
     if iss != cfg.issuer {
         return Err(Rejection::WrongIssuer);
     }
@@ -154,10 +163,18 @@ pub fn check_claims(
     if !aud.contains(&cfg.audience) {
         return Err(Rejection::WrongAudience);
     }
-    let sub = claims.sub.as_deref().ok_or(Rejection::MissingClaim("sub"))?;
+    let sub = claims
+        .sub
+        .as_deref()
+        .ok_or(Rejection::MissingClaim("sub"))?;
     let iat = timestamp(claims.iat.ok_or(Rejection::MissingClaim("iat"))?)?;
     let nbf = timestamp(claims.nbf.ok_or(Rejection::MissingClaim("nbf"))?)?;
-    let jti: Jti = parse_id(claims.jti.as_deref().ok_or(Rejection::MissingClaim("jti"))?)?;
+    let jti: Jti = parse_id(
+        claims
+            .jti
+            .as_deref()
+            .ok_or(Rejection::MissingClaim("jti"))?,
+    )?;
     let exp = claims.exp.map(timestamp).transpose()?;
 
     let identity = match (&claims.api_token_id, &claims.sid) {
@@ -168,7 +185,10 @@ pub fn check_claims(
             Identity::ApiToken {
                 token_id: parse_id(token_id)?,
                 organization_id: parse_id(
-                    claims.org_id.as_deref().ok_or(Rejection::MissingClaim("org_id"))?,
+                    claims
+                        .org_id
+                        .as_deref()
+                        .ok_or(Rejection::MissingClaim("org_id"))?,
                 )?,
                 scope: claims.scope.ok_or(Rejection::MissingClaim("scope"))?,
             }
@@ -266,7 +286,13 @@ mod tests {
         let claims = grant(Some(NOW + Duration::days(1)));
         let token = key.signer().unwrap().sign(&claims).unwrap();
         let v = verify(token.expose(), &set, &cfg(), NOW).unwrap();
-        assert!(matches!(v.identity, Identity::ApiToken { scope: crate::model::ScopeKind::Organization, .. }));
+        assert!(matches!(
+            v.identity,
+            Identity::ApiToken {
+                scope: crate::model::ScopeKind::Organization,
+                ..
+            }
+        ));
         assert_eq!(v.claims, claims);
     }
 
@@ -297,16 +323,34 @@ mod tests {
         let token = key.signer().unwrap().sign(&grant(None)).unwrap();
         let mut c = cfg();
         c.issuer = "https://evil.test".into();
-        assert_eq!(verify(token.expose(), &set, &c, NOW), Err(Rejection::WrongIssuer));
+        assert_eq!(
+            verify(token.expose(), &set, &c, NOW),
+            Err(Rejection::WrongIssuer)
+        );
         let mut c = cfg();
         c.audience = "other".into();
-        assert_eq!(verify(token.expose(), &set, &c, NOW), Err(Rejection::WrongAudience));
+        assert_eq!(
+            verify(token.expose(), &set, &c, NOW),
+            Err(Rejection::WrongAudience)
+        );
         let (_, other_set) = setup();
-        assert_eq!(verify(token.expose(), &other_set, &cfg(), NOW), Err(Rejection::UnknownKey));
+        assert_eq!(
+            verify(token.expose(), &other_set, &cfg(), NOW),
+            Err(Rejection::UnknownKey)
+        );
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
-        assert!(matches!(verify(&huge, &set, &cfg(), NOW), Err(Rejection::TooLarge { .. })));
-        assert!(matches!(verify("a.b", &set, &cfg(), NOW), Err(Rejection::Malformed(_))));
-        assert!(matches!(verify("a.b.c.d", &set, &cfg(), NOW), Err(Rejection::Malformed(_))));
+        assert!(matches!(
+            verify(&huge, &set, &cfg(), NOW),
+            Err(Rejection::TooLarge { .. })
+        ));
+        assert!(matches!(
+            verify("a.b", &set, &cfg(), NOW),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            verify("a.b.c.d", &set, &cfg(), NOW),
+            Err(Rejection::Malformed(_))
+        ));
     }
 
     #[test]
@@ -316,24 +360,53 @@ mod tests {
         let parts: Vec<&str> = token.expose().split('.').collect();
         let mut claims = grant(None);
         claims.org_id = Some(OrganizationId::new().to_string());
-        let forged = format!("{}.{}.{}", parts[0], b64(&serde_json::to_value(&claims).unwrap()), parts[2]);
-        assert_eq!(verify(&forged, &set, &cfg(), NOW), Err(Rejection::BadSignature));
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&serde_json::to_value(&claims).unwrap()),
+            parts[2]
+        );
+        assert_eq!(
+            verify(&forged, &set, &cfg(), NOW),
+            Err(Rejection::BadSignature)
+        );
 
         let kid = key.kid();
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg":"none","kid":kid})), parts[1]);
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg":"none","kid":kid})),
+            parts[1]
+        );
         assert!(verify(&none, &set, &cfg(), NOW).is_err());
-        let none = format!("{}.{}.sig", b64(&serde_json::json!({"alg":"none","kid":kid})), parts[1]);
-        assert_eq!(verify(&none, &set, &cfg(), NOW), Err(Rejection::AlgorithmMismatch));
+        let none = format!(
+            "{}.{}.sig",
+            b64(&serde_json::json!({"alg":"none","kid":kid})),
+            parts[1]
+        );
+        assert_eq!(
+            verify(&none, &set, &cfg(), NOW),
+            Err(Rejection::AlgorithmMismatch)
+        );
         // An HMAC token keyed with the public key's bytes (the classic confusion attack).
-        let hs = format!("{}.{}.sig", b64(&serde_json::json!({"alg":"HS256","kid":kid})), parts[1]);
-        assert_eq!(verify(&hs, &set, &cfg(), NOW), Err(Rejection::AlgorithmMismatch));
+        let hs = format!(
+            "{}.{}.sig",
+            b64(&serde_json::json!({"alg":"HS256","kid":kid})),
+            parts[1]
+        );
+        assert_eq!(
+            verify(&hs, &set, &cfg(), NOW),
+            Err(Rejection::AlgorithmMismatch)
+        );
         let crit = format!(
             "{}.{}.{}",
             b64(&serde_json::json!({"alg":"EdDSA","kid":kid,"crit":["exp"]})),
             parts[1],
             parts[2]
         );
-        assert!(matches!(verify(&crit, &set, &cfg(), NOW), Err(Rejection::Malformed(_))));
+        assert!(matches!(
+            verify(&crit, &set, &cfg(), NOW),
+            Err(Rejection::Malformed(_))
+        ));
     }
 
     #[test]
@@ -344,19 +417,31 @@ mod tests {
 
         let mut missing = good.clone();
         missing.as_object_mut().unwrap().remove("jti");
-        assert_eq!(verify(sign(&missing).expose(), &set, &cfg(), NOW), Err(Rejection::MissingClaim("jti")));
+        assert_eq!(
+            verify(sign(&missing).expose(), &set, &cfg(), NOW),
+            Err(Rejection::MissingClaim("jti"))
+        );
 
         let mut wrong_type = good.clone();
         wrong_type["exp"] = serde_json::json!("tomorrow");
-        assert_eq!(verify(sign(&wrong_type).expose(), &set, &cfg(), NOW), Err(Rejection::MalformedClaims));
+        assert_eq!(
+            verify(sign(&wrong_type).expose(), &set, &cfg(), NOW),
+            Err(Rejection::MalformedClaims)
+        );
 
         let mut both = good.clone();
         both["sid"] = serde_json::json!(crate::ids::SessionId::new().to_string());
-        assert_eq!(verify(sign(&both).expose(), &set, &cfg(), NOW), Err(Rejection::AmbiguousKind));
+        assert_eq!(
+            verify(sign(&both).expose(), &set, &cfg(), NOW),
+            Err(Rejection::AmbiguousKind)
+        );
 
         let mut neither = good.clone();
         neither.as_object_mut().unwrap().remove("apiTokenId");
-        assert_eq!(verify(sign(&neither).expose(), &set, &cfg(), NOW), Err(Rejection::AmbiguousKind));
+        assert_eq!(
+            verify(sign(&neither).expose(), &set, &cfg(), NOW),
+            Err(Rejection::AmbiguousKind)
+        );
 
         let mut aud_list = good;
         aud_list["aud"] = serde_json::json!(["other", "tessera"]);
@@ -367,7 +452,10 @@ mod tests {
     fn es256_and_rs256_keys_verify_their_own_tokens_only() {
         let ec = KeyPair::generate(KeyAlgorithm::ES256).unwrap();
         let rsa = KeyPair::generate(KeyAlgorithm::RS256).unwrap();
-        let set = KeySet::new(vec![ec.verifying_key().unwrap(), rsa.verifying_key().unwrap()]);
+        let set = KeySet::new(vec![
+            ec.verifying_key().unwrap(),
+            rsa.verifying_key().unwrap(),
+        ]);
         for key in [&ec, &rsa] {
             let token = key.signer().unwrap().sign(&grant(None)).unwrap();
             assert!(verify(token.expose(), &set, &cfg(), NOW).is_ok());

@@ -34,14 +34,21 @@ impl From<AuthFailure> for ApiError {
 
 /// Validates `token` end to end: size, key, algorithm, (cache), signature, claims, time,
 /// live status. Records the use of an API token for `lastUsedAt`.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Arc<VerifiedToken>, AuthFailure> {
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<Arc<VerifiedToken>, AuthFailure> {
     let now = state.clock.now();
     let verified = verified_token(state, token, now).map_err(|r| {
         metrics::counter!("tessera_validations_total", "result" => "rejected").increment(1);
         AuthFailure::Rejected(r)
     })?;
     match &verified.identity {
-        Identity::ApiToken { token_id, organization_id, .. } => {
+        Identity::ApiToken {
+            token_id,
+            organization_id,
+            ..
+        } => {
             let status = state
                 .status
                 .get(*token_id, state.store.as_ref())
@@ -51,7 +58,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Arc<VerifiedT
             if status.organization_id != *organization_id {
                 return Err(AuthFailure::Rejected(Rejection::UnknownToken));
             }
-            status.check(verified.jti, now).map_err(AuthFailure::Rejected)?;
+            status
+                .check(verified.jti, now)
+                .map_err(AuthFailure::Rejected)?;
             state.usage.touch(*token_id, now);
         }
         // Sessions are not issued by this server version: no session is live.
@@ -119,7 +128,11 @@ pub struct Caller {
 impl Caller {
     pub async fn load(state: &AppState, token: Arc<VerifiedToken>) -> Result<Self, ApiError> {
         let (subject, actor, org) = match &token.identity {
-            Identity::ApiToken { token_id, organization_id, .. } => (
+            Identity::ApiToken {
+                token_id,
+                organization_id,
+                ..
+            } => (
                 Subject::ApiToken(*token_id),
                 Actor::ApiToken(*token_id),
                 *organization_id,
@@ -133,7 +146,11 @@ impl Caller {
         for binding in state.store.roles(org, principal_id).await? {
             principal.add_role(binding.role, binding.entity_id);
         }
-        Ok(Self { token, principal, actor })
+        Ok(Self {
+            token,
+            principal,
+            actor,
+        })
     }
 
     pub fn organization_id(&self) -> tessera_core::ids::OrganizationId {

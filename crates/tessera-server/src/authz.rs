@@ -53,7 +53,10 @@ pub async fn authz(
     if let Some(org) = verified.identity.organization_id() {
         set(&mut out, headers::ORGANIZATION, org.to_string());
     }
-    if let Identity::ApiToken { token_id, scope, .. } = &verified.identity {
+    if let Identity::ApiToken {
+        token_id, scope, ..
+    } = &verified.identity
+    {
         set(&mut out, headers::SCOPE, scope.as_str().to_owned());
         set(&mut out, headers::TOKEN_ID, token_id.to_string());
     }
@@ -83,17 +86,29 @@ pub async fn authz(
 }
 
 /// What an id names in the caller's organization.
-async fn resolve(state: &AppState, org: OrganizationId, raw: &str) -> Result<Option<Resource>, ApiError> {
+async fn resolve(
+    state: &AppState,
+    org: OrganizationId,
+    raw: &str,
+) -> Result<Option<Resource>, ApiError> {
     let Ok(id) = raw.parse::<uuid::Uuid>() else {
         return Ok(None);
     };
     if id == *org.as_uuid() {
         return Ok(Some(Resource::Organization(org)));
     }
-    if let Some(d) = state.store.deployment(org, tessera_core::ids::DeploymentId::from_uuid(id)).await? {
+    if let Some(d) = state
+        .store
+        .deployment(org, tessera_core::ids::DeploymentId::from_uuid(id))
+        .await?
+    {
         return Ok(Some(Resource::Deployment(org, d.workspace_id, d.id)));
     }
-    if let Some(w) = state.store.workspace(org, tessera_core::ids::WorkspaceId::from_uuid(id)).await? {
+    if let Some(w) = state
+        .store
+        .workspace(org, tessera_core::ids::WorkspaceId::from_uuid(id))
+        .await?
+    {
         return Ok(Some(Resource::Workspace(org, w.id)));
     }
     if let Some(t) = state.store.token(org, TokenId::from_uuid(id)).await?

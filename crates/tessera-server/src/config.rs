@@ -114,7 +114,9 @@ impl Config {
                 "TESSERA_SIGNING_ALGORITHM" => {
                     self.signing_algorithm = parse("TESSERA_SIGNING_ALGORITHM", &value)?
                 }
-                "TESSERA_LEEWAY_SECONDS" => self.leeway_seconds = parse("TESSERA_LEEWAY_SECONDS", &value)?,
+                "TESSERA_LEEWAY_SECONDS" => {
+                    self.leeway_seconds = parse("TESSERA_LEEWAY_SECONDS", &value)?
+                }
                 _ => {}
             }
         }
@@ -184,15 +186,22 @@ mod tests {
         let mut cfg = Config::from_file(&file).unwrap();
         assert_eq!(cfg.audience, "api");
         assert_eq!(cfg.leeway_seconds, 10);
-        cfg.apply_env([("TESSERA_AUDIENCE".to_string(), "other".to_string())]).unwrap();
+        cfg.apply_env([("TESSERA_AUDIENCE".to_string(), "other".to_string())])
+            .unwrap();
         assert_eq!(cfg.audience, "other");
-        assert!(cfg.apply_env([("TESSERA_LISTEN".into(), "nope".into())]).is_err());
+        assert!(
+            cfg.apply_env([("TESSERA_LISTEN".into(), "nope".into())])
+                .is_err()
+        );
 
         std::fs::write(&file, "audiance = \"typo\"\n").unwrap();
         let err = Config::from_file(&file).unwrap_err().to_string();
         assert!(err.contains("audiance"), "{err}");
 
-        let cfg = Config { leeway_seconds: 61, ..Config::default() };
+        let cfg = Config {
+            leeway_seconds: 61,
+            ..Config::default()
+        };
         assert!(cfg.validate().is_err());
     }
 }

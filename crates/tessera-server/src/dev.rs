@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use tessera_core::ids::{DeploymentId, OrganizationId, UserId, WorkspaceId};
 use tessera_core::keys::MasterKey;
 use tessera_core::lifetime::ExpiryPeriod;
-use tessera_core::model::{Actor, Deployment, Organization, RoleBinding, TokenScope, User, Workspace};
+use tessera_core::model::{
+    Actor, Deployment, Organization, RoleBinding, TokenScope, User, Workspace,
+};
 use tessera_core::role::{OrganizationRole, Role};
 use tessera_core::secret::{Password, random_string};
 
@@ -32,7 +34,10 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartupError> {
     }
     if let Some(path) = &config.master_key_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            StartupError::MasterKey(format!("cannot read the master key file {}: {e}", path.display()))
+            StartupError::MasterKey(format!(
+                "cannot read the master key file {}: {e}",
+                path.display()
+            ))
         })?;
         return MasterKey::from_base64(&text).map_err(|e| bad(&path.display().to_string(), e));
     }
@@ -114,7 +119,15 @@ pub async fn bootstrap(
     let owner_role = Role::Organization(OrganizationRole::Owner);
     state
         .store
-        .create_user(&user, &hash, org.id, &[RoleBinding { role: owner_role, entity_id: *org.id.as_uuid() }])
+        .create_user(
+            &user,
+            &hash,
+            org.id,
+            &[RoleBinding {
+                role: owner_role,
+                entity_id: *org.id.as_uuid(),
+            }],
+        )
         .await?;
     let (_, token) = create_api_token(
         state,
@@ -163,7 +176,9 @@ pub async fn seed(state: &AppState, base_url: &str) -> Result<DevCredentials, St
             c.issuer = state.issuer.clone();
             c
         }
-        None => fresh_seed(state, base_url).await.map_err(|e| StartupError::MasterKey(format!("dev seeding failed: {e}")))?,
+        None => fresh_seed(state, base_url)
+            .await
+            .map_err(|e| StartupError::MasterKey(format!("dev seeding failed: {e}")))?,
     };
     let json = serde_json::to_vec_pretty(&creds).unwrap_or_default();
     if path.exists() {

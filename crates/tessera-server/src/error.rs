@@ -118,7 +118,9 @@ impl IntoResponse for ApiError {
                 // RFC 6750 §3.1: the token is fine but not enough.
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"tessera\", error=\"insufficient_scope\""),
+                    HeaderValue::from_static(
+                        "Bearer realm=\"tessera\", error=\"insufficient_scope\"",
+                    ),
                 );
             }
             Self::Unavailable(_) => {
@@ -154,7 +156,9 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
         None if status.is_server_error() => "internal server error".to_owned(),
         None => {
             // A rejection from axum: its text says what is wrong with the request.
-            let bytes = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
+            let bytes = axum::body::to_bytes(body, 16 * 1024)
+                .await
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes).trim().to_owned();
             if text.is_empty() {
                 status.canonical_reason().unwrap_or("error").to_owned()

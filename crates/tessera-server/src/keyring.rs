@@ -3,7 +3,8 @@
 use std::sync::{Arc, RwLock};
 
 use tessera_core::keys::{
-    JwkSet, KeyAlgorithm, KeyError, KeyPair, KeySet, MasterKey, PublicJwk as Jwk, Signer, VerifyingKey,
+    JwkSet, KeyAlgorithm, KeyError, KeyPair, KeySet, MasterKey, PublicJwk as Jwk, Signer,
+    VerifyingKey,
 };
 use tessera_core::model::StoredKey;
 use tessera_core::store::{Store, StoreError};
@@ -82,10 +83,11 @@ fn build(stored: &[StoredKey], master: &MasterKey) -> Result<Keys, KeyRingError>
     let mut jwks = Vec::new();
     let mut verifying = Vec::new();
     for k in stored.iter().filter(|k| k.retired_at.is_none()) {
-        let jwk: Jwk = serde_json::from_str(&k.public_jwk).map_err(|e| KeyRingError::BadPublicKey {
-            kid: k.kid.clone(),
-            message: e.to_string(),
-        })?;
+        let jwk: Jwk =
+            serde_json::from_str(&k.public_jwk).map_err(|e| KeyRingError::BadPublicKey {
+                kid: k.kid.clone(),
+                message: e.to_string(),
+            })?;
         verifying.push(VerifyingKey::from_jwk(&jwk)?);
         jwks.push(jwk);
     }

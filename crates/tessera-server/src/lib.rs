@@ -58,7 +58,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -67,12 +72,20 @@ impl Modify for BearerAuth {
 fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use api::{organizations as o, tokens as t, users as u};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(o::list_organizations))
+        .routes(routes!(o::list_organizations, o::create_organization))
         .routes(routes!(o::get_organization, o::update_organization))
         .routes(routes!(o::list_workspaces, o::create_workspace))
-        .routes(routes!(o::get_workspace, o::update_workspace, o::delete_workspace))
+        .routes(routes!(
+            o::get_workspace,
+            o::update_workspace,
+            o::delete_workspace
+        ))
         .routes(routes!(o::list_deployments, o::create_deployment))
-        .routes(routes!(o::get_deployment, o::update_deployment, o::delete_deployment))
+        .routes(routes!(
+            o::get_deployment,
+            o::update_deployment,
+            o::delete_deployment
+        ))
         .routes(routes!(u::list_users, u::create_user))
         .routes(routes!(u::get_user, u::remove_user))
         .routes(routes!(u::update_user_roles))
@@ -94,9 +107,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 async fn response_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }
 
@@ -142,7 +162,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppSta
     config.validate()?;
     if config.database_url.is_none() {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::Io {
-            context: format!("cannot create the data directory {}", config.data_dir.display()),
+            context: format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            ),
             source,
         })?;
     }
@@ -155,7 +178,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppSta
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(state.config.last_used_flush_seconds));
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(state.config.last_used_flush_seconds));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -185,7 +209,10 @@ pub async fn serve(mut config: Config) -> Result<(), StartupError> {
         dev::seed(&state, &format!("http://{addr}")).await?;
     }
     let flusher = spawn_background(&state);
-    println!("Tessera listening on http://{addr} (issuer {})", state.issuer);
+    println!(
+        "Tessera listening on http://{addr} (issuer {})",
+        state.issuer
+    );
     tracing::info!(%addr, backend = state.store.backend(), "listening");
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())

@@ -1,7 +1,7 @@
 //! OAuth endpoints. This version serves token introspection (RFC 7662).
 
-use axum::extract::{Form, State};
 use axum::Json;
+use axum::extract::{Form, State};
 use serde::Deserialize;
 use tessera_api::{ErrorBody, Introspection};
 use tessera_core::claims::Identity;

@@ -35,7 +35,12 @@ impl StatusCache {
     }
 
     pub fn mark_deleted(&self, id: TokenId) {
-        if let Some(s) = self.0.write().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
+        if let Some(s) = self
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&id)
+        {
             s.deleted = true;
         }
     }

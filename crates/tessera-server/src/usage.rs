@@ -20,7 +20,11 @@ impl UsageRecorder {
 
     /// A use not yet written, to show in answers before the next flush.
     pub fn pending(&self, id: TokenId) -> Option<OffsetDateTime> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&id).copied()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .copied()
     }
 
     /// Writes every pending use. On failure they are kept for the next try.

@@ -51,7 +51,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(Err(_)) => "unavailable",
         Err(_) => "timeout",
     };
-    let status = if database == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if database == "ok" { "ready" } else { "not ready" },
         "database": database,

@@ -28,7 +28,10 @@ async fn authz(app: &TestApp, token: &str) -> Answer {
 fn assert_error_body(a: &Answer, status: StatusCode) {
     assert_eq!(a.status, status, "{a:?}");
     assert_eq!(a.body["statusCode"], status.as_u16(), "{a:?}");
-    assert!(a.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{a:?}");
+    assert!(
+        a.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{a:?}"
+    );
     let id = a.body["requestId"].as_str().unwrap();
     assert!(!id.is_empty());
     assert_eq!(a.header("x-request-id"), Some(id));
@@ -46,16 +49,25 @@ async fn forged_and_unfit_tokens_get_401() {
     // Tampered payload, original signature.
     let mut tampered = claims.clone();
     tampered["org_id"] = json!(uuid::Uuid::now_v7().to_string());
-    cases.push(("tampered", format!("{}.{}.{}", b64(&header), b64(&tampered), sig)));
+    cases.push((
+        "tampered",
+        format!("{}.{}.{}", b64(&header), b64(&tampered), sig),
+    ));
     // alg none, with and without a signature.
     let mut none = header.clone();
     none["alg"] = json!("none");
     cases.push(("alg none", format!("{}.{}.", b64(&none), b64(&claims))));
-    cases.push(("alg none signed", format!("{}.{}.{}", b64(&none), b64(&claims), sig)));
+    cases.push((
+        "alg none signed",
+        format!("{}.{}.{}", b64(&none), b64(&claims), sig),
+    ));
     // HS256 with the public key as the secret.
     let mut hs = header.clone();
     hs["alg"] = json!("HS256");
-    cases.push(("alg confusion", format!("{}.{}.{}", b64(&hs), b64(&claims), sig)));
+    cases.push((
+        "alg confusion",
+        format!("{}.{}.{}", b64(&hs), b64(&claims), sig),
+    ));
     // Signed by us, but wrong issuer / audience / expired / not yet valid.
     let mut c = claims.clone();
     c["iss"] = json!("https://evil.test");
@@ -80,19 +92,37 @@ async fn forged_and_unfit_tokens_get_401() {
     cases.push(("missing jti", resign(&c)));
     // Another key: unknown kid, and our kid with another key's signature.
     let other = KeyPair::generate(KeyAlgorithm::EdDSA).unwrap();
-    cases.push(("other key", other.signer().unwrap().sign(&claims).unwrap().expose().to_owned()));
+    cases.push((
+        "other key",
+        other
+            .signer()
+            .unwrap()
+            .sign(&claims)
+            .unwrap()
+            .expose()
+            .to_owned(),
+    ));
     let foreign = other.signer().unwrap().sign(&claims).unwrap();
     let (_, _, foreign_sig) = parts(foreign.expose());
-    cases.push(("our kid, other key", format!("{}.{}.{}", b64(&header), b64(&claims), foreign_sig)));
+    cases.push((
+        "our kid, other key",
+        format!("{}.{}.{}", b64(&header), b64(&claims), foreign_sig),
+    ));
     // Garbage and oversize.
     cases.push(("garbage", "not-a-token".into()));
-    cases.push(("oversize", format!("{}.{}.{}", b64(&header), "a".repeat(9000), sig)));
+    cases.push((
+        "oversize",
+        format!("{}.{}.{}", b64(&header), "a".repeat(9000), sig),
+    ));
 
     for (name, token) in cases {
         let a = authz(&app, &token).await;
         assert_error_body(&a, StatusCode::UNAUTHORIZED);
         let challenge = a.header("www-authenticate").unwrap_or_default();
-        assert!(challenge.starts_with("Bearer ") && challenge.contains("invalid_token"), "{name}: {challenge}");
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains("invalid_token"),
+            "{name}: {challenge}"
+        );
     }
     // And the real token still works.
     assert_eq!(authz(&app, &good).await.status, StatusCode::OK);
@@ -110,9 +140,21 @@ async fn missing_garbled_and_basic_authorization_headers() {
     let app = TestApp::new().await;
     let none = app.call(Method::GET, "/v1/authz", None, None).await;
     assert_error_body(&none, StatusCode::UNAUTHORIZED);
-    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"tessera\""));
-    for value in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "garbage", "Token abc"] {
-        let req = Request::get("/v1/authz").header("authorization", value).body(Body::empty()).unwrap();
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some("Bearer realm=\"tessera\"")
+    );
+    for value in [
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "Bearer    ",
+        "garbage",
+        "Token abc",
+    ] {
+        let req = Request::get("/v1/authz")
+            .header("authorization", value)
+            .body(Body::empty())
+            .unwrap();
         let a = app.send(req).await;
         assert_error_body(&a, StatusCode::UNAUTHORIZED);
     }
@@ -124,7 +166,14 @@ async fn missing_garbled_and_basic_authorization_headers() {
 }
 
 async fn token_count(app: &TestApp) -> u64 {
-    let list = app.call(Method::GET, &app.org_path("/tokens"), Some(app.owner()), None).await;
+    let list = app
+        .call(
+            Method::GET,
+            &app.org_path("/tokens"),
+            Some(app.owner()),
+            None,
+        )
+        .await;
     list.body["totalCount"].as_u64().unwrap()
 }
 
@@ -134,19 +183,71 @@ async fn bad_input_is_a_clear_4xx_and_changes_nothing() {
     let s = app.seed.clone();
     let before = token_count(&app).await;
     let cases: Vec<(Value, StatusCode, &str)> = vec![
-        (json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_KING"}), StatusCode::UNPROCESSABLE_ENTITY, "unknown role"),
-        (json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "tokenExpiryPeriodInDays": 0}), StatusCode::BAD_REQUEST, "between 1 and 3650"),
-        (json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "tokenExpiryPeriodInDays": 3651}), StatusCode::BAD_REQUEST, "between 1 and 3650"),
-        (json!({"name": "x", "scope": "WORKSPACE", "role": "WORKSPACE_MEMBER"}), StatusCode::BAD_REQUEST, "entityId is required"),
-        (json!({"name": "x", "scope": "WORKSPACE", "entityId": s.deployment_id, "role": "WORKSPACE_MEMBER"}), StatusCode::NOT_FOUND, "not found"),
-        (json!({"name": "x", "scope": "WORKSPACE", "entityId": s.workspace_id, "role": "DEPLOYMENT_ADMIN"}), StatusCode::BAD_REQUEST, "not a role for a WORKSPACE token"),
-        (json!({"name": "x", "scope": "DEPLOYMENT", "entityId": s.workspace_id, "role": "DEPLOYMENT_ADMIN"}), StatusCode::NOT_FOUND, "not found"),
-        (json!({"name": "x", "scope": "WORKSPACE", "entityId": "not-an-id", "role": "WORKSPACE_MEMBER"}), StatusCode::BAD_REQUEST, "not a valid id"),
-        (json!({"name": "x", "scope": "WORKSPACE", "entityId": uuid::Uuid::now_v7().to_string(), "role": "WORKSPACE_MEMBER"}), StatusCode::NOT_FOUND, "not found"),
-        (json!({"name": "  ", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}), StatusCode::BAD_REQUEST, "must not be empty"),
-        (json!({"name": "x", "scope": "GALAXY", "role": "ORGANIZATION_MEMBER"}), StatusCode::UNPROCESSABLE_ENTITY, "GALAXY"),
-        (json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "extra": 1}), StatusCode::UNPROCESSABLE_ENTITY, "extra"),
-        (json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "tokenExpiryPeriodInDays": "ten"}), StatusCode::UNPROCESSABLE_ENTITY, "tokenExpiryPeriodInDays"),
+        (
+            json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_KING"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown role",
+        ),
+        (
+            json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "tokenExpiryPeriodInDays": 0}),
+            StatusCode::BAD_REQUEST,
+            "between 1 and 3650",
+        ),
+        (
+            json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "tokenExpiryPeriodInDays": 3651}),
+            StatusCode::BAD_REQUEST,
+            "between 1 and 3650",
+        ),
+        (
+            json!({"name": "x", "scope": "WORKSPACE", "role": "WORKSPACE_MEMBER"}),
+            StatusCode::BAD_REQUEST,
+            "entityId is required",
+        ),
+        (
+            json!({"name": "x", "scope": "WORKSPACE", "entityId": s.deployment_id, "role": "WORKSPACE_MEMBER"}),
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            json!({"name": "x", "scope": "WORKSPACE", "entityId": s.workspace_id, "role": "DEPLOYMENT_ADMIN"}),
+            StatusCode::BAD_REQUEST,
+            "token of scope WORKSPACE",
+        ),
+        (
+            json!({"name": "x", "scope": "DEPLOYMENT", "entityId": s.workspace_id, "role": "DEPLOYMENT_ADMIN"}),
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            json!({"name": "x", "scope": "WORKSPACE", "entityId": "not-an-id", "role": "WORKSPACE_MEMBER"}),
+            StatusCode::BAD_REQUEST,
+            "not a valid id",
+        ),
+        (
+            json!({"name": "x", "scope": "WORKSPACE", "entityId": uuid::Uuid::now_v7().to_string(), "role": "WORKSPACE_MEMBER"}),
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            json!({"name": "  ", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}),
+            StatusCode::BAD_REQUEST,
+            "must not be empty",
+        ),
+        (
+            json!({"name": "x", "scope": "GALAXY", "role": "ORGANIZATION_MEMBER"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "GALAXY",
+        ),
+        (
+            json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "extra": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "extra",
+        ),
+        (
+            json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "tokenExpiryPeriodInDays": "ten"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tokenExpiryPeriodInDays",
+        ),
     ];
     for (body, status, needle) in cases {
         let a = app.create_token(body.clone()).await;
@@ -163,12 +264,21 @@ async fn bad_input_is_a_clear_4xx_and_changes_nothing() {
             .body(Body::from(body))
             .unwrap()
     };
-    assert_error_body(&app.send(raw("{\"name\": ", "application/json")).await, StatusCode::BAD_REQUEST);
-    assert_error_body(&app.send(raw("name=x", "text/plain")).await, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_error_body(
+        &app.send(raw("{\"name\": ", "application/json")).await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_error_body(
+        &app.send(raw("name=x", "text/plain")).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    );
     let huge = Request::post(path.clone())
         .header("authorization", format!("Bearer {}", app.owner()))
         .header("content-type", "application/json")
-        .body(Body::from(format!("{{\"name\": \"{}\"}}", "x".repeat(100_000))))
+        .body(Body::from(format!(
+            "{{\"name\": \"{}\"}}",
+            "x".repeat(100_000)
+        )))
         .unwrap();
     assert_error_body(&app.send(huge).await, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(token_count(&app).await, before, "nothing was stored");
@@ -183,18 +293,39 @@ async fn bad_input_is_a_clear_4xx_and_changes_nothing() {
         app.org_path(&format!("/deployments/{foreign}")),
         "/v1/nothing-here".into(),
     ] {
-        assert_error_body(&app.call(Method::GET, &path, Some(app.owner()), None).await, StatusCode::NOT_FOUND);
+        assert_error_body(
+            &app.call(Method::GET, &path, Some(app.owner()), None).await,
+            StatusCode::NOT_FOUND,
+        );
     }
-    assert_error_body(&app.call(Method::PUT, &app.org_path("/tokens"), Some(app.owner()), None).await, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error_body(
+        &app.call(
+            Method::PUT,
+            &app.org_path("/tokens"),
+            Some(app.owner()),
+            None,
+        )
+        .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+    );
     // Authz with an unknown permission.
-    let a = app.call(Method::GET, "/v1/authz?permission=deployment.destroy&entityId=x", Some(app.owner()), None).await;
+    let a = app
+        .call(
+            Method::GET,
+            "/v1/authz?permission=deployment.destroy&entityId=x",
+            Some(app.owner()),
+            None,
+        )
+        .await;
     assert_error_body(&a, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn another_organization_sees_nothing() {
     let app = TestApp::new().await;
-    let other = tessera_server::dev::bootstrap(&app.state, "Other", "boss@other.test").await.unwrap();
+    let other = tessera_server::dev::bootstrap(&app.state, "Other", "boss@other.test")
+        .await
+        .unwrap();
     let theirs = other.token.expose().to_owned();
     let s = app.seed.clone();
     for path in [
@@ -209,7 +340,15 @@ async fn another_organization_sees_nothing() {
     }
     // Even forward-auth with a permission on our deployment is a plain 403.
     let a = app
-        .call(Method::GET, &format!("/v1/authz?permission=deployment.view&entityId={}", s.deployment_id), Some(&theirs), None)
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/authz?permission=deployment.view&entityId={}",
+                s.deployment_id
+            ),
+            Some(&theirs),
+            None,
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     // Introspecting our token with theirs: inactive.
@@ -228,13 +367,19 @@ async fn introspection_follows_live_status() {
     let created = app.create_token(json!({"name": "x", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER", "tokenExpiryPeriodInDays": 2})).await;
     let value = created.str("token");
     let introspect = |token: String, auth: Option<String>| {
-        let mut req = Request::post("/oauth/introspect").header("content-type", "application/x-www-form-urlencoded");
+        let mut req = Request::post("/oauth/introspect")
+            .header("content-type", "application/x-www-form-urlencoded");
         if let Some(a) = auth {
             req = req.header("authorization", format!("Bearer {a}"));
         }
-        req.body(Body::from(format!("token={token}&token_type_hint=access_token"))).unwrap()
+        req.body(Body::from(format!(
+            "token={token}&token_type_hint=access_token"
+        )))
+        .unwrap()
     };
-    let a = app.send(introspect(value.clone(), Some(app.owner().into()))).await;
+    let a = app
+        .send(introspect(value.clone(), Some(app.owner().into())))
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{a:?}");
     assert_eq!(a.body["active"], true);
     assert_eq!(a.body["sub"], created.str("id"));
@@ -249,14 +394,18 @@ async fn introspection_follows_live_status() {
     app.clock.advance(Duration::days(3));
     let a = app.send(introspect(value, Some(app.owner().into()))).await;
     assert_eq!(a.body, json!({"active": false}));
-    let a = app.send(introspect("garbage".into(), Some(app.owner().into()))).await;
+    let a = app
+        .send(introspect("garbage".into(), Some(app.owner().into())))
+        .await;
     assert_eq!(a.body, json!({"active": false}));
 }
 
 #[tokio::test]
 async fn discovery_jwks_health_and_openapi() {
     let app = TestApp::new().await;
-    let jwks = app.call(Method::GET, "/.well-known/jwks.json", None, None).await;
+    let jwks = app
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
     assert_eq!(jwks.status, StatusCode::OK);
     let key = &jwks.body["keys"][0];
     assert_eq!(key["alg"], "EdDSA");
@@ -267,12 +416,23 @@ async fn discovery_jwks_health_and_openapi() {
     let (header, _, _) = parts(app.owner());
     assert_eq!(header["kid"], key["kid"]);
 
-    let oidc = app.call(Method::GET, "/.well-known/openid-configuration", None, None).await;
+    let oidc = app
+        .call(Method::GET, "/.well-known/openid-configuration", None, None)
+        .await;
     assert_eq!(oidc.body["issuer"], "http://tessera.test");
-    assert_eq!(oidc.body["jwks_uri"], "http://tessera.test/.well-known/jwks.json");
-    assert_eq!(oidc.body["introspection_endpoint"], "http://tessera.test/oauth/introspect");
+    assert_eq!(
+        oidc.body["jwks_uri"],
+        "http://tessera.test/.well-known/jwks.json"
+    );
+    assert_eq!(
+        oidc.body["introspection_endpoint"],
+        "http://tessera.test/oauth/introspect"
+    );
 
-    assert_eq!(app.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.call(Method::GET, "/healthz", None, None).await.status,
+        StatusCode::OK
+    );
     let ready = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.body["database"], "ok");
@@ -285,22 +445,49 @@ async fn discovery_jwks_health_and_openapi() {
         ("/v1/organizations", "get"),
         ("/v1/organizations/{organizationId}", "post"),
         ("/v1/organizations/{organizationId}/workspaces", "post"),
-        ("/v1/organizations/{organizationId}/workspaces/{workspaceId}", "delete"),
+        (
+            "/v1/organizations/{organizationId}/workspaces/{workspaceId}",
+            "delete",
+        ),
         ("/v1/organizations/{organizationId}/deployments", "get"),
-        ("/v1/organizations/{organizationId}/deployments/{deploymentId}", "post"),
+        (
+            "/v1/organizations/{organizationId}/deployments/{deploymentId}",
+            "post",
+        ),
         ("/v1/organizations/{organizationId}/users", "post"),
-        ("/v1/organizations/{organizationId}/users/{userId}", "delete"),
-        ("/v1/organizations/{organizationId}/users/{userId}/roles", "post"),
+        (
+            "/v1/organizations/{organizationId}/users/{userId}",
+            "delete",
+        ),
+        (
+            "/v1/organizations/{organizationId}/users/{userId}/roles",
+            "post",
+        ),
         ("/v1/organizations/{organizationId}/tokens", "get"),
         ("/v1/organizations/{organizationId}/tokens", "post"),
         ("/v1/organizations/{organizationId}/tokens/{tokenId}", "get"),
-        ("/v1/organizations/{organizationId}/tokens/{tokenId}", "post"),
-        ("/v1/organizations/{organizationId}/tokens/{tokenId}", "delete"),
-        ("/v1/organizations/{organizationId}/tokens/{tokenId}/rotate", "post"),
-        ("/v1/organizations/{organizationId}/tokens/{tokenId}/roles", "post"),
+        (
+            "/v1/organizations/{organizationId}/tokens/{tokenId}",
+            "post",
+        ),
+        (
+            "/v1/organizations/{organizationId}/tokens/{tokenId}",
+            "delete",
+        ),
+        (
+            "/v1/organizations/{organizationId}/tokens/{tokenId}/rotate",
+            "post",
+        ),
+        (
+            "/v1/organizations/{organizationId}/tokens/{tokenId}/roles",
+            "post",
+        ),
         ("/v1/authz", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
     }
     let metrics = app.call(Method::GET, "/metrics", None, None).await;
     assert_eq!(metrics.status, StatusCode::OK);

@@ -41,7 +41,10 @@ impl Backend {
 
 /// The SQLite URL for the database file in `data_dir`.
 pub fn sqlite_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("tessera.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("tessera.db").display()
+    )
 }
 
 /// Connects, applies pending migrations, and returns the store.

@@ -50,7 +50,9 @@ mod tests {
     use super::*;
 
     fn files(dir: &str) -> Vec<String> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
         let mut names: Vec<String> = std::fs::read_dir(path)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -60,7 +62,9 @@ mod tests {
     }
 
     fn names(list: MigrationList) -> Vec<String> {
-        list.iter().map(|(v, d, _)| format!("{v:04}_{d}.sql")).collect()
+        list.iter()
+            .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
+            .collect()
     }
 
     #[test]

@@ -57,7 +57,8 @@ fn get<'r, T>(row: &'r AnyRow, col: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
-    row.try_get(col).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+    row.try_get(col)
+        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
 fn get_uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
@@ -67,7 +68,8 @@ fn get_uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
 
 fn get_opt_uuid(row: &AnyRow, col: &str) -> StoreResult<Option<Uuid>> {
     let s: Option<String> = get(row, col)?;
-    s.map(|s| Uuid::parse_str(&s).map_err(|_| corrupt(col))).transpose()
+    s.map(|s| Uuid::parse_str(&s).map_err(|_| corrupt(col)))
+        .transpose()
 }
 
 fn get_time(row: &AnyRow, col: &str) -> StoreResult<OffsetDateTime> {
@@ -177,7 +179,9 @@ fn stored_key(row: &AnyRow) -> StoreResult<StoredKey> {
     let active: i64 = get(row, "active")?;
     Ok(StoredKey {
         kid: get(row, "kid")?,
-        algorithm: alg.parse::<KeyAlgorithm>().map_err(|_| corrupt("algorithm"))?,
+        algorithm: alg
+            .parse::<KeyAlgorithm>()
+            .map_err(|_| corrupt("algorithm"))?,
         sealed_private_key: get(row, "sealed_private_key")?,
         public_jwk: get(row, "public_jwk")?,
         active: active != 0,
@@ -269,14 +273,16 @@ impl OrganizationStore for SqlStore {
     }
 
     async fn update_organization(&self, o: &Organization) -> StoreResult<()> {
-        sqlx::query("UPDATE organizations SET name = $1, description = $2, updated_at = $3 WHERE id = $4")
-            .bind(&o.name)
-            .bind(&o.description)
-            .bind(ts(o.updated_at))
-            .bind(o.id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE organizations SET name = $1, description = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(&o.name)
+        .bind(&o.description)
+        .bind(ts(o.updated_at))
+        .bind(o.id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 }
@@ -300,7 +306,11 @@ impl WorkspaceStore for SqlStore {
         Ok(())
     }
 
-    async fn workspace(&self, org: OrganizationId, id: WorkspaceId) -> StoreResult<Option<Workspace>> {
+    async fn workspace(
+        &self,
+        org: OrganizationId,
+        id: WorkspaceId,
+    ) -> StoreResult<Option<Workspace>> {
         sqlx::query("SELECT * FROM workspaces WHERE id = $1 AND organization_id = $2")
             .bind(id.to_string())
             .bind(org.to_string())
@@ -434,7 +444,11 @@ impl DeploymentStore for SqlStore {
         Ok(())
     }
 
-    async fn deployment(&self, org: OrganizationId, id: DeploymentId) -> StoreResult<Option<Deployment>> {
+    async fn deployment(
+        &self,
+        org: OrganizationId,
+        id: DeploymentId,
+    ) -> StoreResult<Option<Deployment>> {
         sqlx::query("SELECT * FROM deployments WHERE id = $1 AND organization_id = $2")
             .bind(id.to_string())
             .bind(org.to_string())
@@ -556,7 +570,9 @@ impl UserStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
-            StoreError::Conflict(_) => StoreError::Conflict("a user with that email already exists".into()),
+            StoreError::Conflict(_) => {
+                StoreError::Conflict("a user with that email already exists".into())
+            }
             other => other,
         })?;
         insert_roles(&mut tx, org, *u.id.as_uuid(), roles).await?;
@@ -633,7 +649,12 @@ impl RoleStore for SqlStore {
         .collect()
     }
 
-    async fn replace_roles(&self, org: OrganizationId, principal: Uuid, roles: &[RoleBinding]) -> StoreResult<()> {
+    async fn replace_roles(
+        &self,
+        org: OrganizationId,
+        principal: Uuid,
+        roles: &[RoleBinding],
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("DELETE FROM role_bindings WHERE organization_id = $1 AND principal_id = $2")
             .bind(org.to_string())
@@ -733,13 +754,15 @@ impl TokenStore for SqlStore {
     }
 
     async fn all_tokens(&self) -> StoreResult<Vec<ApiToken>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens")))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(api_token)
-            .collect()
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(api_token)
+        .collect()
     }
 
     async fn update_token(
@@ -770,7 +793,12 @@ impl TokenStore for SqlStore {
         Ok(n == 1)
     }
 
-    async fn rotate_token(&self, org: OrganizationId, id: TokenId, r: &Rotation) -> StoreResult<bool> {
+    async fn rotate_token(
+        &self,
+        org: OrganizationId,
+        id: TokenId,
+        r: &Rotation,
+    ) -> StoreResult<bool> {
         // One statement, guarded by the version: of two racing rotations exactly one
         // matches, and there is never a moment with no current value or two.
         let n = sqlx::query(
@@ -902,7 +930,10 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }

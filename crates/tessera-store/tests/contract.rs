@@ -20,9 +20,17 @@ const T0: OffsetDateTime = datetime!(2026-05-01 10:00 UTC);
 async fn stores() -> Vec<Arc<dyn Store>> {
     let dir = std::env::temp_dir().join(format!("tessera-contract-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut all = vec![tessera_store::connect(&tessera_store::sqlite_url(&dir)).await.unwrap()];
+    let mut all = vec![
+        tessera_store::connect(&tessera_store::sqlite_url(&dir))
+            .await
+            .unwrap(),
+    ];
     if let Ok(base) = std::env::var("TESSERA_TEST_DATABASE_URL") {
-        all.push(tessera_store::connect(&fresh_postgres(&base).await).await.unwrap());
+        all.push(
+            tessera_store::connect(&fresh_postgres(&base).await)
+                .await
+                .unwrap(),
+        );
     }
     all
 }
@@ -32,13 +40,18 @@ async fn fresh_postgres(base: &str) -> String {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let name = format!("tessera_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::AnyConnection::connect(base).await.expect("TESSERA_TEST_DATABASE_URL reachable");
+    let mut conn = sqlx::AnyConnection::connect(base)
+        .await
+        .expect("TESSERA_TEST_DATABASE_URL reachable");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
         .unwrap();
     let (prefix, _) = base.rsplit_once('/').expect("URL with a database name");
-    let query = base.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = base
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{prefix}/{name}{query}")
 }
 
@@ -104,11 +117,28 @@ async fn entities_round_trip_and_stay_in_their_organization() {
     for store in stores().await {
         let (org, ws, dep) = seed(store.as_ref()).await;
         let other = OrganizationId::new();
-        assert_eq!(store.workspace(org, ws).await.unwrap().unwrap().name, "data");
-        assert!(store.workspace(other, ws).await.unwrap().is_none(), "{}", store.backend());
+        assert_eq!(
+            store.workspace(org, ws).await.unwrap().unwrap().name,
+            "data"
+        );
+        assert!(
+            store.workspace(other, ws).await.unwrap().is_none(),
+            "{}",
+            store.backend()
+        );
         assert!(store.deployment(other, dep).await.unwrap().is_none());
-        assert_eq!(store.list_deployments(org, Some(ws)).await.unwrap().len(), 1);
-        assert_eq!(store.list_deployments(org, Some(WorkspaceId::new())).await.unwrap().len(), 0);
+        assert_eq!(
+            store.list_deployments(org, Some(ws)).await.unwrap().len(),
+            1
+        );
+        assert_eq!(
+            store
+                .list_deployments(org, Some(WorkspaceId::new()))
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
         assert_eq!(store.list_deployments(org, None).await.unwrap().len(), 1);
         // A workspace with deployments is not deleted.
         let err = store.delete_workspace(org, ws, T0).await.unwrap_err();
@@ -129,19 +159,45 @@ async fn users_are_unique_by_email_and_carry_roles() {
             updated_at: T0,
         };
         let roles = [
-            RoleBinding { role: Role::Organization(OrganizationRole::Member), entity_id: *org.as_uuid() },
-            RoleBinding { role: Role::Workspace(WorkspaceRole::Author), entity_id: *ws.as_uuid() },
+            RoleBinding {
+                role: Role::Organization(OrganizationRole::Member),
+                entity_id: *org.as_uuid(),
+            },
+            RoleBinding {
+                role: Role::Workspace(WorkspaceRole::Author),
+                entity_id: *ws.as_uuid(),
+            },
         ];
-        store.create_user(&u, "$argon2id$x", org, &roles).await.unwrap();
-        let again = User { id: UserId::new(), email: "ada@example.com".into(), ..u.clone() };
-        assert!(matches!(store.create_user(&again, "h", org, &roles).await, Err(StoreError::Conflict(_))));
-        let (found, hash) = store.user_by_email("ADA@example.com").await.unwrap().unwrap();
+        store
+            .create_user(&u, "$argon2id$x", org, &roles)
+            .await
+            .unwrap();
+        let again = User {
+            id: UserId::new(),
+            email: "ada@example.com".into(),
+            ..u.clone()
+        };
+        assert!(matches!(
+            store.create_user(&again, "h", org, &roles).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let (found, hash) = store
+            .user_by_email("ADA@example.com")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, u.id);
         assert_eq!(hash, "$argon2id$x");
         assert_eq!(store.roles(org, *u.id.as_uuid()).await.unwrap().len(), 2);
         assert_eq!(store.list_members(org).await.unwrap().len(), 1);
-        store.replace_roles(org, *u.id.as_uuid(), &roles[..1]).await.unwrap();
-        assert_eq!(store.roles(org, *u.id.as_uuid()).await.unwrap(), roles[..1].to_vec());
+        store
+            .replace_roles(org, *u.id.as_uuid(), &roles[..1])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.roles(org, *u.id.as_uuid()).await.unwrap(),
+            roles[..1].to_vec()
+        );
     }
 }
 
@@ -150,7 +206,10 @@ async fn rotation_is_guarded_by_version_and_delete_is_a_tombstone() {
     for store in stores().await {
         let (org, ws, _) = seed(store.as_ref()).await;
         let t = token(org, TokenScope::Workspace(ws));
-        let roles = [RoleBinding { role: Role::Workspace(WorkspaceRole::Operator), entity_id: *ws.as_uuid() }];
+        let roles = [RoleBinding {
+            role: Role::Workspace(WorkspaceRole::Operator),
+            entity_id: *ws.as_uuid(),
+        }];
         store.create_token(&t, &roles).await.unwrap();
         assert_eq!(store.token(org, t.id).await.unwrap().unwrap(), t);
 
@@ -167,7 +226,12 @@ async fn rotation_is_guarded_by_version_and_delete_is_a_tombstone() {
         let first = rotation(1, Some(T0 + Duration::hours(2)));
         assert!(store.rotate_token(org, t.id, &first).await.unwrap());
         // The same expected version again: someone else got there first.
-        assert!(!store.rotate_token(org, t.id, &rotation(1, None)).await.unwrap());
+        assert!(
+            !store
+                .rotate_token(org, t.id, &rotation(1, None))
+                .await
+                .unwrap()
+        );
         let after = store.token(org, t.id).await.unwrap().unwrap();
         assert_eq!(after.version, 2);
         assert_eq!(after.current_jti, first.new_jti);
@@ -176,22 +240,54 @@ async fn rotation_is_guarded_by_version_and_delete_is_a_tombstone() {
         assert_eq!(after.last_rotated_at, Some(T0 + Duration::hours(1)));
 
         // Without grace the previous value is forgotten.
-        assert!(store.rotate_token(org, t.id, &rotation(2, None)).await.unwrap());
+        assert!(
+            store
+                .rotate_token(org, t.id, &rotation(2, None))
+                .await
+                .unwrap()
+        );
         let after = store.token(org, t.id).await.unwrap().unwrap();
-        assert_eq!((after.previous_jti, after.previous_valid_until), (None, None));
+        assert_eq!(
+            (after.previous_jti, after.previous_valid_until),
+            (None, None)
+        );
 
-        store.record_last_used(&[(t.id, T0 + Duration::hours(5))]).await.unwrap();
-        store.record_last_used(&[(t.id, T0 + Duration::hours(4))]).await.unwrap();
-        assert_eq!(store.token(org, t.id).await.unwrap().unwrap().last_used_at, Some(T0 + Duration::hours(5)));
+        store
+            .record_last_used(&[(t.id, T0 + Duration::hours(5))])
+            .await
+            .unwrap();
+        store
+            .record_last_used(&[(t.id, T0 + Duration::hours(4))])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.token(org, t.id).await.unwrap().unwrap().last_used_at,
+            Some(T0 + Duration::hours(5))
+        );
 
         let by = Actor::User(UserId::new());
-        assert!(store.delete_token(org, t.id, by, T0 + Duration::hours(6)).await.unwrap());
-        assert!(!store.delete_token(org, t.id, by, T0 + Duration::hours(7)).await.unwrap());
+        assert!(
+            store
+                .delete_token(org, t.id, by, T0 + Duration::hours(6))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .delete_token(org, t.id, by, T0 + Duration::hours(7))
+                .await
+                .unwrap()
+        );
         let gone = store.token(org, t.id).await.unwrap().unwrap();
         assert_eq!(gone.deleted_at, Some(T0 + Duration::hours(6)));
         assert!(store.list_tokens(org).await.unwrap().is_empty());
         assert!(store.roles(org, *t.id.as_uuid()).await.unwrap().is_empty());
-        assert!(!store.rotate_token(org, t.id, &rotation(3, None)).await.unwrap());
+        assert!(
+            !store
+                .rotate_token(org, t.id, &rotation(3, None))
+                .await
+                .unwrap()
+        );
         assert_eq!(store.all_tokens().await.unwrap().len(), 1);
     }
 }
@@ -202,14 +298,31 @@ async fn deleting_a_deployment_deletes_its_tokens_and_roles_on_it() {
         let (org, ws, dep) = seed(store.as_ref()).await;
         let t = token(org, TokenScope::Deployment(ws, dep));
         store
-            .create_token(&t, &[RoleBinding { role: Role::Deployment(tessera_core::role::DeploymentRole::Admin), entity_id: *dep.as_uuid() }])
+            .create_token(
+                &t,
+                &[RoleBinding {
+                    role: Role::Deployment(tessera_core::role::DeploymentRole::Admin),
+                    entity_id: *dep.as_uuid(),
+                }],
+            )
             .await
             .unwrap();
         let deleted = store.delete_deployment(org, dep, T0).await.unwrap();
         assert_eq!(deleted, vec![t.id]);
-        assert!(store.token(org, t.id).await.unwrap().unwrap().deleted_at.is_some());
+        assert!(
+            store
+                .token(org, t.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .deleted_at
+                .is_some()
+        );
         assert!(store.deployment(org, dep).await.unwrap().is_none());
-        assert_eq!(store.delete_workspace(org, ws, T0).await.unwrap(), Vec::<TokenId>::new());
+        assert_eq!(
+            store.delete_workspace(org, ws, T0).await.unwrap(),
+            Vec::<TokenId>::new()
+        );
         assert!(store.workspace(org, ws).await.unwrap().is_none());
     }
 }
@@ -229,7 +342,13 @@ async fn one_active_signing_key() {
         store.insert_signing_key(&key("a", true)).await.unwrap();
         store.insert_signing_key(&key("b", true)).await.unwrap();
         let keys = store.signing_keys().await.unwrap();
-        assert_eq!(keys.iter().filter(|k| k.active).map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.active)
+                .map(|k| k.kid.as_str())
+                .collect::<Vec<_>>(),
+            ["b"]
+        );
         assert_eq!(keys[0].sealed_private_key, vec![1, 2, 3]);
     }
 }

@@ -123,7 +123,12 @@ impl TestApp {
         };
         let token = app.seed.owner_token.clone();
         let ws = app
-            .call(Method::POST, &app.org_path("/workspaces"), Some(&token), Some(serde_json::json!({"name": "Data"})))
+            .call(
+                Method::POST,
+                &app.org_path("/workspaces"),
+                Some(&token),
+                Some(serde_json::json!({"name": "Data"})),
+            )
             .await;
         assert_eq!(ws.status, StatusCode::OK, "{ws:?}");
         app.seed.workspace_id = ws.str("id");
@@ -156,7 +161,13 @@ impl TestApp {
     }
 
     /// One request through the router, no socket.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             builder = builder.header("authorization", format!("Bearer {t}"));
@@ -179,19 +190,33 @@ impl TestApp {
             .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Creates a token as the owner; answers the whole ApiToken (with `token`).
     pub async fn create_token(&self, body: Value) -> Answer {
-        self.call(Method::POST, &self.org_path("/tokens"), Some(self.owner()), Some(body)).await
+        self.call(
+            Method::POST,
+            &self.org_path("/tokens"),
+            Some(self.owner()),
+            Some(body),
+        )
+        .await
     }
 
     /// Serves the router on `127.0.0.1:0`; answers the address.
     pub async fn serve(&self) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = tessera_server::router(self.state.clone());
         tokio::spawn(async move {

@@ -51,10 +51,14 @@ pub(crate) fn valid_name(raw: &str, field: &str) -> Result<String, ApiError> {
         return Err(ApiError::BadRequest(format!("{field} must not be empty")));
     }
     if name.chars().count() > MAX_NAME {
-        return Err(ApiError::BadRequest(format!("{field} is longer than {MAX_NAME} characters")));
+        return Err(ApiError::BadRequest(format!(
+            "{field} is longer than {MAX_NAME} characters"
+        )));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(format!("{field} must not contain control characters")));
+        return Err(ApiError::BadRequest(format!(
+            "{field} must not contain control characters"
+        )));
     }
     Ok(name.to_owned())
 }
@@ -89,26 +93,26 @@ pub(crate) async fn grant_target(
         EntityType::Organization => {
             let id: OrganizationId = body_id(entity_id, "entityId")?;
             if id != org {
-                return Err(ApiError::NotFound(format!("organization {entity_id} not found")));
+                return Err(ApiError::NotFound(format!(
+                    "organization {entity_id} not found"
+                )));
             }
             Ok(GrantTarget::Organization(org))
         }
         EntityType::Workspace => {
             let id = body_id(entity_id, "entityId")?;
-            let ws = state
-                .store
-                .workspace(org, id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("workspace {entity_id} not found")))?;
+            let ws =
+                state.store.workspace(org, id).await?.ok_or_else(|| {
+                    ApiError::NotFound(format!("workspace {entity_id} not found"))
+                })?;
             Ok(GrantTarget::Workspace(org, ws.id))
         }
         EntityType::Deployment => {
             let id = body_id(entity_id, "entityId")?;
-            let d = state
-                .store
-                .deployment(org, id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("deployment {entity_id} not found")))?;
+            let d =
+                state.store.deployment(org, id).await?.ok_or_else(|| {
+                    ApiError::NotFound(format!("deployment {entity_id} not found"))
+                })?;
             Ok(GrantTarget::Deployment(org, d.workspace_id, d.id))
         }
     }

@@ -69,6 +69,22 @@ pub async fn list_organizations(
     }))
 }
 
+/// Create an organization. API tokens live inside one organization and cannot create
+/// another: operators create organizations with `tessera admin bootstrap`.
+#[utoipa::path(post, path = "/v1/organizations", tag = "organizations", request_body = wire::NameDescription,
+    responses((status = 403, body = wire::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_organization(
+    _caller: Caller,
+    Json(_req): Json<wire::NameDescription>,
+) -> Result<Json<wire::Organization>, ApiError> {
+    Err(ApiError::Forbidden(
+        "an API token cannot create organizations; an operator creates one with \
+         `tessera admin bootstrap --organization NAME --email EMAIL`"
+            .into(),
+    ))
+}
+
 /// Get an organization.
 #[utoipa::path(get, path = "/v1/organizations/{organizationId}", tag = "organizations",
     params(("organizationId" = String, Path)),
@@ -81,7 +97,11 @@ pub async fn get_organization(
 ) -> Result<Json<wire::Organization>, ApiError> {
     let org = caller_org(&caller, &org)?;
     require(
-        authorize(&caller.principal, Action::ViewOrganization, &Resource::Organization(org)),
+        authorize(
+            &caller.principal,
+            Action::ViewOrganization,
+            &Resource::Organization(org),
+        ),
         "view this organization",
     )?;
     Ok(Json(org_wire(&load_org(&state, org).await?)))
@@ -100,7 +120,11 @@ pub async fn update_organization(
 ) -> Result<Json<wire::Organization>, ApiError> {
     let org = caller_org(&caller, &org)?;
     require(
-        authorize(&caller.principal, Action::UpdateOrganization, &Resource::Organization(org)),
+        authorize(
+            &caller.principal,
+            Action::UpdateOrganization,
+            &Resource::Organization(org),
+        ),
         "update this organization",
     )?;
     let mut o = load_org(&state, org).await?;
@@ -156,8 +180,12 @@ pub async fn list_workspaces(
         .await?
         .iter()
         .filter(|w| {
-            authorize(&caller.principal, Action::ViewWorkspace, &Resource::Workspace(org, w.id))
-                .is_allowed()
+            authorize(
+                &caller.principal,
+                Action::ViewWorkspace,
+                &Resource::Workspace(org, w.id),
+            )
+            .is_allowed()
         })
         .map(workspace_wire)
         .collect();
@@ -180,7 +208,11 @@ pub async fn create_workspace(
 ) -> Result<Json<wire::Workspace>, ApiError> {
     let org = caller_org(&caller, &org)?;
     require(
-        authorize(&caller.principal, Action::CreateWorkspace, &Resource::Organization(org)),
+        authorize(
+            &caller.principal,
+            Action::CreateWorkspace,
+            &Resource::Organization(org),
+        ),
         "create workspaces",
     )?;
     let now = now_seconds(&state);
@@ -209,7 +241,11 @@ pub async fn get_workspace(
     let org = caller_org(&caller, &org)?;
     let ws = load_workspace(&state, org, path_id(&ws, "workspace")?).await?;
     require(
-        authorize(&caller.principal, Action::ViewWorkspace, &Resource::Workspace(org, ws.id)),
+        authorize(
+            &caller.principal,
+            Action::ViewWorkspace,
+            &Resource::Workspace(org, ws.id),
+        ),
         "view this workspace",
     )?;
     Ok(Json(workspace_wire(&ws)))
@@ -229,7 +265,11 @@ pub async fn update_workspace(
     let org = caller_org(&caller, &org)?;
     let mut ws = load_workspace(&state, org, path_id(&ws, "workspace")?).await?;
     require(
-        authorize(&caller.principal, Action::UpdateWorkspace, &Resource::Workspace(org, ws.id)),
+        authorize(
+            &caller.principal,
+            Action::UpdateWorkspace,
+            &Resource::Workspace(org, ws.id),
+        ),
         "update this workspace",
     )?;
     if let Some(name) = &req.name {
@@ -256,10 +296,17 @@ pub async fn delete_workspace(
     let org = caller_org(&caller, &org)?;
     let ws = load_workspace(&state, org, path_id(&ws, "workspace")?).await?;
     require(
-        authorize(&caller.principal, Action::DeleteWorkspace, &Resource::Workspace(org, ws.id)),
+        authorize(
+            &caller.principal,
+            Action::DeleteWorkspace,
+            &Resource::Workspace(org, ws.id),
+        ),
         "delete this workspace",
     )?;
-    let tokens = state.store.delete_workspace(org, ws.id, now_seconds(&state)).await?;
+    let tokens = state
+        .store
+        .delete_workspace(org, ws.id, now_seconds(&state))
+        .await?;
     for t in tokens {
         state.status.mark_deleted(t);
     }
@@ -319,7 +366,11 @@ pub async fn create_deployment(
     let ws_id: WorkspaceId = super::body_id(&req.workspace_id, "workspaceId")?;
     let ws = load_workspace(&state, org, ws_id).await?;
     require(
-        authorize(&caller.principal, Action::CreateDeployment, &Resource::Workspace(org, ws.id)),
+        authorize(
+            &caller.principal,
+            Action::CreateDeployment,
+            &Resource::Workspace(org, ws.id),
+        ),
         "create deployments in this workspace",
     )?;
     let now = now_seconds(&state);
@@ -411,7 +462,10 @@ pub async fn delete_deployment(
         ),
         "delete this deployment",
     )?;
-    let tokens = state.store.delete_deployment(org, d.id, now_seconds(&state)).await?;
+    let tokens = state
+        .store
+        .delete_deployment(org, d.id, now_seconds(&state))
+        .await?;
     for t in tokens {
         state.status.mark_deleted(t);
     }

@@ -58,7 +58,7 @@ fn role_fits_scope(role: Role, scope: ScopeKind) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(
-            "role {role} is not a role for a {} token; use a {}_* role",
+            "role {role} cannot be the role of a token of scope {}; use a {}_* role",
             scope.as_str(),
             scope.as_str()
         )))
@@ -122,23 +122,29 @@ async fn home_scope(
 ) -> Result<TokenScope, ApiError> {
     match (scope, entity_id) {
         (ScopeKind::Organization, None) => Ok(TokenScope::Organization),
-        (ScopeKind::Organization, Some(id)) => match grant_target(state, org, EntityType::Organization, id).await? {
-            GrantTarget::Organization(_) => Ok(TokenScope::Organization),
-            _ => unreachable!("an organization target"),
-        },
+        (ScopeKind::Organization, Some(id)) => {
+            match grant_target(state, org, EntityType::Organization, id).await? {
+                GrantTarget::Organization(_) => Ok(TokenScope::Organization),
+                _ => unreachable!("an organization target"),
+            }
+        }
         (ScopeKind::Workspace | ScopeKind::Deployment, None) => Err(ApiError::BadRequest(format!(
             "entityId is required for a {} token: the id of its {}",
             scope.as_str(),
             scope.as_str().to_lowercase()
         ))),
-        (ScopeKind::Workspace, Some(id)) => match grant_target(state, org, EntityType::Workspace, id).await? {
-            GrantTarget::Workspace(_, ws) => Ok(TokenScope::Workspace(ws)),
-            _ => unreachable!("a workspace target"),
-        },
-        (ScopeKind::Deployment, Some(id)) => match grant_target(state, org, EntityType::Deployment, id).await? {
-            GrantTarget::Deployment(_, ws, d) => Ok(TokenScope::Deployment(ws, d)),
-            _ => unreachable!("a deployment target"),
-        },
+        (ScopeKind::Workspace, Some(id)) => {
+            match grant_target(state, org, EntityType::Workspace, id).await? {
+                GrantTarget::Workspace(_, ws) => Ok(TokenScope::Workspace(ws)),
+                _ => unreachable!("a workspace target"),
+            }
+        }
+        (ScopeKind::Deployment, Some(id)) => {
+            match grant_target(state, org, EntityType::Deployment, id).await? {
+                GrantTarget::Deployment(_, ws, d) => Ok(TokenScope::Deployment(ws, d)),
+                _ => unreachable!("a deployment target"),
+            }
+        }
     }
 }
 
@@ -155,7 +161,12 @@ fn grant_target_of_scope(org: OrganizationId, scope: TokenScope) -> GrantTarget 
 struct Profiles(HashMap<uuid::Uuid, wire::SubjectProfile>);
 
 impl Profiles {
-    async fn of(&mut self, state: &AppState, org: OrganizationId, actor: Actor) -> Result<wire::SubjectProfile, ApiError> {
+    async fn of(
+        &mut self,
+        state: &AppState,
+        org: OrganizationId,
+        actor: Actor,
+    ) -> Result<wire::SubjectProfile, ApiError> {
         if let Some(p) = self.0.get(&actor.id()) {
             return Ok(p.clone());
         }
@@ -214,13 +225,27 @@ async fn to_wire(
     })
 }
 
-async fn answer(state: &AppState, t: &ApiToken, value: Option<&TokenValue>) -> Result<Json<wire::ApiToken>, ApiError> {
-    let roles = state.store.roles(t.organization_id, *t.id.as_uuid()).await?;
-    Ok(Json(to_wire(state, &mut Profiles::default(), t, &roles, value).await?))
+async fn answer(
+    state: &AppState,
+    t: &ApiToken,
+    value: Option<&TokenValue>,
+) -> Result<Json<wire::ApiToken>, ApiError> {
+    let roles = state
+        .store
+        .roles(t.organization_id, *t.id.as_uuid())
+        .await?;
+    Ok(Json(
+        to_wire(state, &mut Profiles::default(), t, &roles, value).await?,
+    ))
 }
 
 /// A live token of `org` that the caller manages.
-async fn managed_token(state: &AppState, caller: &Caller, org: OrganizationId, raw_id: &str) -> Result<ApiToken, ApiError> {
+async fn managed_token(
+    state: &AppState,
+    caller: &Caller,
+    org: OrganizationId,
+    raw_id: &str,
+) -> Result<ApiToken, ApiError> {
     let id: TokenId = path_id(raw_id, "token")?;
     let token = state
         .store
@@ -229,7 +254,11 @@ async fn managed_token(state: &AppState, caller: &Caller, org: OrganizationId, r
         .filter(|t| t.deleted_at.is_none())
         .ok_or_else(|| ApiError::not_found("token"))?;
     require(
-        authorize(&caller.principal, Action::ManageToken, &Resource::Token(org, token.scope)),
+        authorize(
+            &caller.principal,
+            Action::ManageToken,
+            &Resource::Token(org, token.scope),
+        ),
         "manage this token",
     )?;
     Ok(token)
@@ -253,21 +282,44 @@ pub async fn create_token(
     role_fits_scope(req.role, req.scope)?;
     let scope = home_scope(&state, org, req.scope, req.entity_id.as_deref()).await?;
     require(
-        authorize(&caller.principal, Action::ManageToken, &Resource::Token(org, scope)),
+        authorize(
+            &caller.principal,
+            Action::ManageToken,
+            &Resource::Token(org, scope),
+        ),
         &format!("create {} tokens here", req.scope.as_str()),
     )?;
     require(
-        may_grant(&caller.principal, req.role, grant_target_of_scope(org, scope)),
-        &format!("grant {} (no one may grant a role above their own)", req.role),
+        may_grant(
+            &caller.principal,
+            req.role,
+            grant_target_of_scope(org, scope),
+        ),
+        &format!(
+            "grant {} (no one may grant a role above their own)",
+            req.role
+        ),
     )?;
-    let (token, value) =
-        create_api_token(&state, org, name, description, scope, req.role, expiry, caller.actor).await?;
+    let (token, value) = create_api_token(
+        &state,
+        org,
+        name,
+        description,
+        scope,
+        req.role,
+        expiry,
+        caller.actor,
+    )
+    .await?;
     tracing::info!(token_id = %token.id, scope = req.scope.as_str(), "API token created");
     answer(&state, &token, Some(&value)).await
 }
 
 /// Sort keys of `GET .../tokens`.
-fn sort_tokens(tokens: &mut [(ApiToken, Vec<RoleBinding>)], sorts: Option<&str>) -> Result<(), ApiError> {
+fn sort_tokens(
+    tokens: &mut [(ApiToken, Vec<RoleBinding>)],
+    sorts: Option<&str>,
+) -> Result<(), ApiError> {
     let spec = sorts.unwrap_or("createdAt:asc");
     let mut keys = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -322,7 +374,9 @@ pub async fn list_tokens(
     let offset = params.offset.unwrap_or(0);
     let limit = params.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
     }
     let ws: Option<uuid::Uuid> = params
         .workspace_id
@@ -346,7 +400,12 @@ pub async fn list_tokens(
         .await?
         .into_iter()
         .filter(|t| {
-            authorize(&caller.principal, Action::ManageToken, &Resource::Token(org, t.scope)).is_allowed()
+            authorize(
+                &caller.principal,
+                Action::ManageToken,
+                &Resource::Token(org, t.scope),
+            )
+            .is_allowed()
         })
         .map(|t| {
             let r = roles.remove(t.id.as_uuid()).unwrap_or_default();
@@ -411,7 +470,11 @@ pub async fn update_token(
         None => token.description.clone(),
     };
     let now = now_seconds(&state);
-    if !state.store.update_token(org, token.id, &name, &description, caller.actor, now).await? {
+    if !state
+        .store
+        .update_token(org, token.id, &name, &description, caller.actor, now)
+        .await?
+    {
         return Err(ApiError::not_found("token"));
     }
     let token = reload(&state, org, token.id).await?;
@@ -486,7 +549,11 @@ pub async fn delete_token(
 ) -> Result<StatusCode, ApiError> {
     let org = caller_org(&caller, &org)?;
     let token = managed_token(&state, &caller, org, &id).await?;
-    if !state.store.delete_token(org, token.id, caller.actor, now_seconds(&state)).await? {
+    if !state
+        .store
+        .delete_token(org, token.id, caller.actor, now_seconds(&state))
+        .await?
+    {
         return Err(ApiError::not_found("token"));
     }
     state.status.mark_deleted(token.id);
@@ -525,7 +592,10 @@ async fn validate_token_roles(
         } else {
             // Where a token may be added besides its home.
             let allowed = match (token.scope, target) {
-                (TokenScope::Organization, GrantTarget::Workspace(..) | GrantTarget::Deployment(..)) => true,
+                (
+                    TokenScope::Organization,
+                    GrantTarget::Workspace(..) | GrantTarget::Deployment(..),
+                ) => true,
                 (TokenScope::Workspace(ws), GrantTarget::Deployment(_, dws, _)) => ws == dws,
                 _ => false,
             };
@@ -538,14 +608,25 @@ async fn validate_token_roles(
                 )));
             }
         }
-        out.push((RoleBinding { role: r.role, entity_id: entity }, target));
+        out.push((
+            RoleBinding {
+                role: r.role,
+                entity_id: entity,
+            },
+            target,
+        ));
     }
     match home_role {
         None => Err(ApiError::BadRequest(
             "roles must include the token's role on its home entity".into(),
         )),
-        Some(role) if token.scope.kind() == ScopeKind::Deployment && role != Role::Deployment(DeploymentRole::Admin) => {
-            Err(ApiError::BadRequest("a DEPLOYMENT token holds DEPLOYMENT_ADMIN".into()))
+        Some(role)
+            if token.scope.kind() == ScopeKind::Deployment
+                && role != Role::Deployment(DeploymentRole::Admin) =>
+        {
+            Err(ApiError::BadRequest(
+                "a DEPLOYMENT token holds DEPLOYMENT_ADMIN".into(),
+            ))
         }
         Some(_) => Ok(out),
     }
@@ -572,16 +653,29 @@ pub async fn update_token_roles(
         if !current.contains(binding) {
             require(
                 may_grant(&caller.principal, binding.role, *target),
-                &format!("grant {} (no one may grant a role above their own)", binding.role),
+                &format!(
+                    "grant {} (no one may grant a role above their own)",
+                    binding.role
+                ),
             )?;
         }
     }
     let bindings: Vec<RoleBinding> = wanted.into_iter().map(|(b, _)| b).collect();
-    state.store.replace_roles(org, *token.id.as_uuid(), &bindings).await?;
+    state
+        .store
+        .replace_roles(org, *token.id.as_uuid(), &bindings)
+        .await?;
     let now = now_seconds(&state);
     state
         .store
-        .update_token(org, token.id, &token.name, &token.description, caller.actor, now)
+        .update_token(
+            org,
+            token.id,
+            &token.name,
+            &token.description,
+            caller.actor,
+            now,
+        )
         .await?;
     let token = reload(&state, org, token.id).await?;
     answer(&state, &token, None).await

@@ -55,7 +55,9 @@ fn valid_email(raw: &str) -> Result<String, ApiError> {
     if ok {
         Ok(email)
     } else {
-        Err(ApiError::BadRequest(format!("{raw:?} is not a valid email address")))
+        Err(ApiError::BadRequest(format!(
+            "{raw:?} is not a valid email address"
+        )))
     }
 }
 
@@ -73,8 +75,16 @@ async fn requested_roles(
         )));
     }
     let mut entries = vec![(EntityType::Organization, org.to_string(), organization_role)];
-    entries.extend(workspace_roles.iter().map(|w| (EntityType::Workspace, w.workspace_id.clone(), w.role)));
-    entries.extend(deployment_roles.iter().map(|d| (EntityType::Deployment, d.deployment_id.clone(), d.role)));
+    entries.extend(
+        workspace_roles
+            .iter()
+            .map(|w| (EntityType::Workspace, w.workspace_id.clone(), w.role)),
+    );
+    entries.extend(
+        deployment_roles
+            .iter()
+            .map(|d| (EntityType::Deployment, d.deployment_id.clone(), d.role)),
+    );
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (entity_type, id, role) in entries {
@@ -88,7 +98,13 @@ async fn requested_roles(
         if !seen.insert(entity) {
             return Err(ApiError::BadRequest(format!("{id} appears more than once")));
         }
-        out.push((RoleBinding { role, entity_id: entity }, target));
+        out.push((
+            RoleBinding {
+                role,
+                entity_id: entity,
+            },
+            target,
+        ));
     }
     Ok(out)
 }
@@ -104,12 +120,23 @@ fn managing(target: GrantTarget) -> (Action, Resource) {
 }
 
 /// Refuses a change that would leave the organization without an owner.
-async fn keep_an_owner(state: &AppState, org: OrganizationId, user: UserId, new_roles: &[RoleBinding]) -> Result<(), ApiError> {
+async fn keep_an_owner(
+    state: &AppState,
+    org: OrganizationId,
+    user: UserId,
+    new_roles: &[RoleBinding],
+) -> Result<(), ApiError> {
     let owner = Role::Organization(OrganizationRole::Owner);
     if new_roles.iter().any(|b| b.role == owner) {
         return Ok(());
     }
-    let users: HashSet<uuid::Uuid> = state.store.list_members(org).await?.iter().map(|u| *u.id.as_uuid()).collect();
+    let users: HashSet<uuid::Uuid> = state
+        .store
+        .list_members(org)
+        .await?
+        .iter()
+        .map(|u| *u.id.as_uuid())
+        .collect();
     let other_owner = state
         .store
         .all_roles(org)
@@ -119,7 +146,9 @@ async fn keep_an_owner(state: &AppState, org: OrganizationId, user: UserId, new_
     if other_owner {
         Ok(())
     } else {
-        Err(ApiError::Conflict("an organization keeps at least one ORGANIZATION_OWNER user".into()))
+        Err(ApiError::Conflict(
+            "an organization keeps at least one ORGANIZATION_OWNER user".into(),
+        ))
     }
 }
 
@@ -136,17 +165,36 @@ pub async fn create_user(
 ) -> Result<Json<wire::User>, ApiError> {
     let org = caller_org(&caller, &org)?;
     require(
-        authorize(&caller.principal, Action::ManageUsers, &Resource::Organization(org)),
+        authorize(
+            &caller.principal,
+            Action::ManageUsers,
+            &Resource::Organization(org),
+        ),
         "create users",
     )?;
     let email = valid_email(&req.email)?;
-    let full_name = req.full_name.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let full_name = req
+        .full_name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
     if full_name.chars().count() > super::MAX_NAME {
         return Err(ApiError::BadRequest("fullName is too long".into()));
     }
-    let roles = requested_roles(&state, org, req.organization_role, &req.workspace_roles, &req.deployment_roles).await?;
+    let roles = requested_roles(
+        &state,
+        org,
+        req.organization_role,
+        &req.workspace_roles,
+        &req.deployment_roles,
+    )
+    .await?;
     for (b, target) in &roles {
-        require(may_grant(&caller.principal, b.role, *target), &format!("grant {}", b.role))?;
+        require(
+            may_grant(&caller.principal, b.role, *target),
+            &format!("grant {}", b.role),
+        )?;
     }
     let (password, generated) = match req.password {
         Some(p) => (Password::new(p), false),
@@ -163,9 +211,16 @@ pub async fn create_user(
     };
     let bindings: Vec<RoleBinding> = roles.into_iter().map(|(b, _)| b).collect();
     let hash = hash_password(password.clone(), state.config.password_cost).await?;
-    state.store.create_user(&user, &hash, org, &bindings).await?;
+    state
+        .store
+        .create_user(&user, &hash, org, &bindings)
+        .await?;
     tracing::info!(user_id = %user.id, "user created");
-    Ok(Json(user_wire(&user, &bindings, generated.then(|| password.expose().to_owned()))))
+    Ok(Json(user_wire(
+        &user,
+        &bindings,
+        generated.then(|| password.expose().to_owned()),
+    )))
 }
 
 /// argon2id off the async executor.
@@ -187,7 +242,11 @@ pub async fn list_users(
 ) -> Result<Json<wire::ListOf<wire::User>>, ApiError> {
     let org = caller_org(&caller, &org)?;
     require(
-        authorize(&caller.principal, Action::ViewOrganization, &Resource::Organization(org)),
+        authorize(
+            &caller.principal,
+            Action::ViewOrganization,
+            &Resource::Organization(org),
+        ),
         "view this organization's users",
     )?;
     let mut roles: HashMap<uuid::Uuid, Vec<RoleBinding>> = HashMap::new();
@@ -199,7 +258,16 @@ pub async fn list_users(
         .list_members(org)
         .await?
         .iter()
-        .map(|u| user_wire(u, roles.get(u.id.as_uuid()).map(Vec::as_slice).unwrap_or_default(), None))
+        .map(|u| {
+            user_wire(
+                u,
+                roles
+                    .get(u.id.as_uuid())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+                None,
+            )
+        })
         .collect();
     Ok(Json(wire::ListOf {
         total_count: items.len(),
@@ -207,10 +275,19 @@ pub async fn list_users(
     }))
 }
 
-async fn member(state: &AppState, org: OrganizationId, raw: &str) -> Result<(User, Vec<RoleBinding>), ApiError> {
+async fn member(
+    state: &AppState,
+    org: OrganizationId,
+    raw: &str,
+) -> Result<(User, Vec<RoleBinding>), ApiError> {
     let id: UserId = path_id(raw, "user")?;
     let roles = state.store.roles(org, *id.as_uuid()).await?;
-    let user = state.store.user(id).await?.filter(|_| !roles.is_empty()).ok_or_else(|| ApiError::not_found("user"))?;
+    let user = state
+        .store
+        .user(id)
+        .await?
+        .filter(|_| !roles.is_empty())
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok((user, roles))
 }
 
@@ -226,7 +303,11 @@ pub async fn get_user(
 ) -> Result<Json<wire::User>, ApiError> {
     let org = caller_org(&caller, &org)?;
     require(
-        authorize(&caller.principal, Action::ViewOrganization, &Resource::Organization(org)),
+        authorize(
+            &caller.principal,
+            Action::ViewOrganization,
+            &Resource::Organization(org),
+        ),
         "view this organization's users",
     )?;
     let (user, roles) = member(&state, org, &user).await?;
@@ -246,14 +327,27 @@ pub async fn update_user_roles(
 ) -> Result<Json<wire::User>, ApiError> {
     let org = caller_org(&caller, &org)?;
     let (user, current) = member(&state, org, &user).await?;
-    let wanted = requested_roles(&state, org, req.organization_role, &req.workspace_roles, &req.deployment_roles).await?;
+    let wanted = requested_roles(
+        &state,
+        org,
+        req.organization_role,
+        &req.workspace_roles,
+        &req.deployment_roles,
+    )
+    .await?;
     // Every entity whose role changes needs its manager's permission; every role given
     // must be one the caller could hold there.
     for (b, target) in &wanted {
         if !current.contains(b) {
             let (action, resource) = managing(*target);
-            require(authorize(&caller.principal, action, &resource), "change these roles")?;
-            require(may_grant(&caller.principal, b.role, *target), &format!("grant {}", b.role))?;
+            require(
+                authorize(&caller.principal, action, &resource),
+                "change these roles",
+            )?;
+            require(
+                may_grant(&caller.principal, b.role, *target),
+                &format!("grant {}", b.role),
+            )?;
         }
     }
     for b in &current {
@@ -262,13 +356,19 @@ pub async fn update_user_roles(
             // A role on an entity that no longer exists may be dropped by anyone managing the user.
             if let Ok(target) = target {
                 let (action, resource) = managing(target);
-                require(authorize(&caller.principal, action, &resource), "remove these roles")?;
+                require(
+                    authorize(&caller.principal, action, &resource),
+                    "remove these roles",
+                )?;
             }
         }
     }
     let bindings: Vec<RoleBinding> = wanted.into_iter().map(|(b, _)| b).collect();
     keep_an_owner(&state, org, user.id, &bindings).await?;
-    state.store.replace_roles(org, *user.id.as_uuid(), &bindings).await?;
+    state
+        .store
+        .replace_roles(org, *user.id.as_uuid(), &bindings)
+        .await?;
     Ok(Json(user_wire(&user, &bindings, None)))
 }
 
@@ -284,11 +384,18 @@ pub async fn remove_user(
 ) -> Result<StatusCode, ApiError> {
     let org = caller_org(&caller, &org)?;
     require(
-        authorize(&caller.principal, Action::ManageUsers, &Resource::Organization(org)),
+        authorize(
+            &caller.principal,
+            Action::ManageUsers,
+            &Resource::Organization(org),
+        ),
         "remove users",
     )?;
     let (user, _) = member(&state, org, &user).await?;
     keep_an_owner(&state, org, user.id, &[]).await?;
-    state.store.replace_roles(org, *user.id.as_uuid(), &[]).await?;
+    state
+        .store
+        .replace_roles(org, *user.id.as_uuid(), &[])
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

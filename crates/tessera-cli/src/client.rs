@@ -1,0 +1,135 @@
+//! A small HTTP client for Tessera's API. Errors carry the server's message.
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ClientArgs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{message} (HTTP {status}, request {request_id})")]
+    Api {
+        status: u16,
+        message: String,
+        request_id: String,
+    },
+    #[error("cannot reach Tessera at {url}: {source}")]
+    Connect { url: String, source: reqwest::Error },
+    #[error("unexpected answer from Tessera: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub fn new(args: &ClientArgs) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok(Self {
+            http,
+            base: args.url.trim_end_matches('/').to_owned(),
+            token: args.api_token.clone(),
+        })
+    }
+
+    fn require_token(&self) -> Result<&str, ClientError> {
+        self.token.as_deref().ok_or_else(|| {
+            ClientError::Usage("no credentials: set TESSERA_API_TOKEN (or pass --token)".into())
+        })
+    }
+
+    /// Sends a request; `auth` says whether to send the API token.
+    pub async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        auth: bool,
+    ) -> Result<(StatusCode, String), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if auth {
+            req = req.bearer_auth(self.require_token()?);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|source| ClientError::Connect {
+            url: self.base.clone(),
+            source,
+        })?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if !status.is_success() {
+            let err: Option<tessera_api::ErrorBody> = serde_json::from_str(&text).ok();
+            return Err(match err {
+                Some(e) => ClientError::Api {
+                    status: status.as_u16(),
+                    message: e.message,
+                    request_id: e.request_id,
+                },
+                None => ClientError::Api {
+                    status: status.as_u16(),
+                    message: text.chars().take(200).collect(),
+                    request_id: "-".into(),
+                },
+            });
+        }
+        Ok((status, text))
+    }
+
+    pub async fn json<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let (_, text) = self.send(method, path, body, true).await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json::<T, ()>(Method::GET, path, None).await
+    }
+
+    pub async fn post<T: DeserializeOwned, B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.json(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
+        self.send::<()>(Method::DELETE, path, None, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// The organization to act in: the flag, else the one the credentials belong to.
+    pub async fn organization(&self, flag: Option<&str>) -> Result<String, ClientError> {
+        if let Some(id) = flag {
+            return Ok(id.to_owned());
+        }
+        let orgs: tessera_api::ListOf<tessera_api::Organization> =
+            self.get("/v1/organizations").await?;
+        orgs.items
+            .into_iter()
+            .next()
+            .map(|o| o.id)
+            .ok_or_else(|| ClientError::Usage("the credentials belong to no organization".into()))
+    }
+}

@@ -1,0 +1,722 @@
+//! What each subcommand does.
+
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::json;
+use tessera_api as wire;
+use tessera_core::keys::{JwkSet, KeySet};
+use tessera_core::verify::{VerifyConfig, verify as verify_token};
+use tessera_server::Config;
+
+use crate::client::{Client, ClientError};
+use crate::output::{self, time};
+use crate::{ClientArgs, Output, ServeArgs};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Defaults, then the config file, then `TESSERA_*` variables, then flags.
+fn server_config(args: ServeArgs) -> Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    let data_dir_from_file = args.config.is_some() && config.data_dir != Config::default().data_dir;
+    config.apply_env(std::env::vars())?;
+    let data_dir_set = data_dir_from_file || std::env::var_os("TESSERA_DATA_DIR").is_some();
+    if args.dev {
+        config.dev = true;
+        if !data_dir_set {
+            config.data_dir = ".tessera-dev".into();
+        }
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.issuer {
+        config.issuer = Some(v);
+    }
+    if let Some(v) = args.audience {
+        config.audience = v;
+    }
+    if let Some(v) = args.master_key_file {
+        config.master_key_file = Some(v);
+    }
+    if let Some(v) = args.database_url {
+        config.database_url = Some(v);
+    }
+    if let Some(v) = args.signing_algorithm {
+        config.signing_algorithm = v.parse()?;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    tessera_server::serve(server_config(args)?).await?;
+    Ok(())
+}
+
+pub async fn bootstrap(args: ServeArgs, organization: &str, email: &str) -> Result<()> {
+    let config = server_config(args)?;
+    let state = tessera_server::build_state(config, Arc::new(tessera_core::SystemClock)).await?;
+    let boot = tessera_server::dev::bootstrap(&state, organization, email)
+        .await
+        .map_err(|e| format!("bootstrap failed: {e}"))?;
+    println!(
+        "Organization {name} created ({id}).\n\n\
+         Owner user     {email}\n\
+         Password       {password}   (shown once: sign in and change it)\n\
+         Owner token    {token}\n\n\
+         The token is an Organization Owner API token that never expires; it is shown once.\n\
+         export TESSERA_API_TOKEN=<the token above>",
+        name = boot.organization.name,
+        id = boot.organization.id,
+        email = boot.owner.email,
+        password = boot.password.expose(),
+        token = boot.token.expose(),
+    );
+    Ok(())
+}
+
+/// Token subcommands, the same at each scope (as the astro CLI has them).
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its value is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The token's role (default: the least role of its scope).
+        #[arg(long)]
+        role: Option<String>,
+        /// Lifetime in days, 1 to 3650; omitted: never expires.
+        #[arg(long)]
+        expiration: Option<i64>,
+        /// Print only the token value.
+        #[arg(long)]
+        clean_output: bool,
+    },
+    /// List tokens.
+    List,
+    /// Show one token.
+    Get { token_id: String },
+    /// Change a token's name or description.
+    Update {
+        token_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Issue a new value; the old one stops working at once, or after --grace seconds.
+    Rotate {
+        token_id: String,
+        /// Seconds the old value keeps working, 0 to 86400.
+        #[arg(long, default_value_t = 0)]
+        grace: i64,
+        /// Print only the new token value.
+        #[arg(long)]
+        clean_output: bool,
+    },
+    /// Delete a token for good.
+    Delete { token_id: String },
+}
+
+/// What a scope adds to token commands.
+struct Scope {
+    kind: &'static str,
+    entity_id: Option<String>,
+    default_role: &'static str,
+    list_filter: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrganizationCommand {
+    /// List the organizations of the credentials.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create an organization (operators: see `tessera admin bootstrap`).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Organization API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WorkspaceId {
+    /// The workspace.
+    #[arg(long, env = "TESSERA_WORKSPACE_ID", global = true)]
+    workspace_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Workspace API tokens.
+    Token {
+        #[command(subcommand)]
+        command: WorkspaceTokenCommand,
+        #[command(flatten)]
+        workspace: WorkspaceId,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceTokenCommand {
+    /// Give an Organization API token a role in this workspace.
+    Add {
+        token_id: String,
+        #[arg(long)]
+        role: String,
+    },
+    #[command(flatten)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentId {
+    /// The deployment.
+    #[arg(long, env = "TESSERA_DEPLOYMENT_ID", global = true)]
+    deployment_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    List {
+        /// Only this workspace's deployments.
+        #[arg(long)]
+        workspace_id: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    Create {
+        #[arg(long)]
+        workspace_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Deployment API tokens.
+    Token {
+        #[command(subcommand)]
+        command: DeploymentTokenCommand,
+        #[command(flatten)]
+        deployment: DeploymentId,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentTokenCommand {
+    /// Make an Organization or Workspace API token DEPLOYMENT_ADMIN of this deployment.
+    Add { token_id: String },
+    #[command(flatten)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create a user; a password is generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        full_name: String,
+        /// Organization role.
+        #[arg(long, default_value = "ORGANIZATION_MEMBER")]
+        role: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+pub async fn organization(cmd: OrganizationCommand) -> Result<()> {
+    match cmd {
+        OrganizationCommand::List { client } => {
+            let c = Client::new(&client)?;
+            let orgs: wire::ListOf<wire::Organization> = c.get("/v1/organizations").await?;
+            output::list(
+                client.output,
+                &orgs.items,
+                &["ID", "NAME", "CREATED"],
+                |o| vec![o.id.clone(), o.name.clone(), time(Some(o.created_at))],
+            );
+        }
+        OrganizationCommand::Create { name, client } => {
+            let c = Client::new(&client)?;
+            let org: wire::Organization = c
+                .post("/v1/organizations", &json!({ "name": name }))
+                .await?;
+            print_one(
+                client.output,
+                &org,
+                &[("ID", org.id.clone()), ("NAME", org.name.clone())],
+            );
+        }
+        OrganizationCommand::Token { command, client } => {
+            let scope = Scope {
+                kind: "ORGANIZATION",
+                entity_id: None,
+                default_role: "ORGANIZATION_MEMBER",
+                list_filter: "includeOnlyOrganizationTokens=true".into(),
+            };
+            token(&client, &scope, command).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn workspace(cmd: WorkspaceCommand) -> Result<()> {
+    match cmd {
+        WorkspaceCommand::List { client } => {
+            let c = Client::new(&client)?;
+            let org = c.organization(client.organization_id.as_deref()).await?;
+            let list: wire::ListOf<wire::Workspace> = c
+                .get(&format!("/v1/organizations/{org}/workspaces"))
+                .await?;
+            output::list(
+                client.output,
+                &list.items,
+                &["ID", "NAME", "DESCRIPTION"],
+                |w| vec![w.id.clone(), w.name.clone(), w.description.clone()],
+            );
+        }
+        WorkspaceCommand::Create {
+            name,
+            description,
+            client,
+        } => {
+            let c = Client::new(&client)?;
+            let org = c.organization(client.organization_id.as_deref()).await?;
+            let w: wire::Workspace = c
+                .post(
+                    &format!("/v1/organizations/{org}/workspaces"),
+                    &json!({"name": name, "description": description}),
+                )
+                .await?;
+            print_one(
+                client.output,
+                &w,
+                &[("ID", w.id.clone()), ("NAME", w.name.clone())],
+            );
+        }
+        WorkspaceCommand::Token {
+            command,
+            workspace,
+            client,
+        } => {
+            let workspace_id = workspace
+                .workspace_id
+                .ok_or("--workspace-id (or TESSERA_WORKSPACE_ID) is required")?;
+            match command {
+                WorkspaceTokenCommand::Add { token_id, role } => {
+                    add_role(&client, &token_id, "WORKSPACE", &workspace_id, &role).await?;
+                }
+                WorkspaceTokenCommand::Token(command) => {
+                    let scope = Scope {
+                        kind: "WORKSPACE",
+                        entity_id: Some(workspace_id.clone()),
+                        default_role: "WORKSPACE_MEMBER",
+                        list_filter: format!("workspaceId={workspace_id}"),
+                    };
+                    token(&client, &scope, command).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn deployment(cmd: DeploymentCommand) -> Result<()> {
+    match cmd {
+        DeploymentCommand::List {
+            workspace_id,
+            client,
+        } => {
+            let c = Client::new(&client)?;
+            let org = c.organization(client.organization_id.as_deref()).await?;
+            let filter = workspace_id
+                .map(|w| format!("?workspaceId={w}"))
+                .unwrap_or_default();
+            let list: wire::ListOf<wire::Deployment> = c
+                .get(&format!("/v1/organizations/{org}/deployments{filter}"))
+                .await?;
+            output::list(
+                client.output,
+                &list.items,
+                &["ID", "NAME", "WORKSPACE"],
+                |d| vec![d.id.clone(), d.name.clone(), d.workspace_id.clone()],
+            );
+        }
+        DeploymentCommand::Create {
+            workspace_id,
+            name,
+            description,
+            client,
+        } => {
+            let c = Client::new(&client)?;
+            let org = c.organization(client.organization_id.as_deref()).await?;
+            let d: wire::Deployment = c
+                .post(
+                    &format!("/v1/organizations/{org}/deployments"),
+                    &json!({"workspaceId": workspace_id, "name": name, "description": description}),
+                )
+                .await?;
+            print_one(
+                client.output,
+                &d,
+                &[("ID", d.id.clone()), ("NAME", d.name.clone())],
+            );
+        }
+        DeploymentCommand::Token {
+            command,
+            deployment,
+            client,
+        } => {
+            let deployment_id = deployment
+                .deployment_id
+                .ok_or("--deployment-id (or TESSERA_DEPLOYMENT_ID) is required")?;
+            match command {
+                DeploymentTokenCommand::Add { token_id } => {
+                    add_role(
+                        &client,
+                        &token_id,
+                        "DEPLOYMENT",
+                        &deployment_id,
+                        "DEPLOYMENT_ADMIN",
+                    )
+                    .await?;
+                }
+                DeploymentTokenCommand::Token(command) => {
+                    let scope = Scope {
+                        kind: "DEPLOYMENT",
+                        entity_id: Some(deployment_id.clone()),
+                        default_role: "DEPLOYMENT_ADMIN",
+                        list_filter: format!("deploymentId={deployment_id}"),
+                    };
+                    token(&client, &scope, command).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn user(cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::List { client } => {
+            let c = Client::new(&client)?;
+            let org = c.organization(client.organization_id.as_deref()).await?;
+            let list: wire::ListOf<wire::User> =
+                c.get(&format!("/v1/organizations/{org}/users")).await?;
+            output::list(
+                client.output,
+                &list.items,
+                &["ID", "EMAIL", "ORGANIZATION ROLE"],
+                |u| {
+                    vec![
+                        u.id.clone(),
+                        u.email.clone(),
+                        u.organization_role
+                            .map(|r| r.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                },
+            );
+        }
+        UserCommand::Create {
+            email,
+            full_name,
+            role,
+            client,
+        } => {
+            let c = Client::new(&client)?;
+            let org = c.organization(client.organization_id.as_deref()).await?;
+            let u: wire::User = c
+                .post(
+                    &format!("/v1/organizations/{org}/users"),
+                    &json!({"email": email, "fullName": full_name, "organizationRole": role}),
+                )
+                .await?;
+            print_one(
+                client.output,
+                &u,
+                &[
+                    ("ID", u.id.clone()),
+                    ("EMAIL", u.email.clone()),
+                    ("PASSWORD", u.password.clone().unwrap_or_default()),
+                ],
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_one<T: serde::Serialize>(format: Output, value: &T, fields: &[(&str, String)]) {
+    match format {
+        Output::Json => output::json(value),
+        Output::Table => {
+            for (k, v) in fields {
+                println!("{k:<12} {v}");
+            }
+        }
+    }
+}
+
+fn print_token(format: Output, t: &wire::ApiToken) {
+    let roles: Vec<String> = t
+        .roles
+        .iter()
+        .map(|r| format!("{}@{}", r.role, r.entity_id))
+        .collect();
+    print_one(
+        format,
+        t,
+        &[
+            ("ID", t.id.clone()),
+            ("NAME", t.name.clone()),
+            ("DESCRIPTION", t.description.clone()),
+            ("SCOPE", t.scope.as_str().to_owned()),
+            ("ROLES", roles.join(", ")),
+            ("SHORT TOKEN", t.short_token.clone()),
+            ("EXPIRES", time(t.end_at)),
+            ("LAST USED", time(t.last_used_at)),
+            ("LAST ROTATED", time(t.last_rotated_at)),
+            ("CREATED", time(Some(t.created_at))),
+        ],
+    );
+    if let (Output::Table, Some(value)) = (format, &t.token) {
+        println!("\nTOKEN        {value}\n\nCopy the token now: it will not be shown again.");
+    }
+}
+
+async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<()> {
+    let c = Client::new(client)?;
+    let org = c.organization(client.organization_id.as_deref()).await?;
+    let base = format!("/v1/organizations/{org}/tokens");
+    match cmd {
+        TokenCommand::Create {
+            name,
+            description,
+            role,
+            expiration,
+            clean_output,
+        } => {
+            let body = json!({
+                "name": name,
+                "description": description,
+                "scope": scope.kind,
+                "entityId": scope.entity_id,
+                "role": role.as_deref().unwrap_or(scope.default_role),
+                "tokenExpiryPeriodInDays": expiration,
+            });
+            let t: wire::ApiToken = c.post(&base, &body).await?;
+            if clean_output {
+                println!("{}", t.token.unwrap_or_default());
+            } else {
+                print_token(client.output, &t);
+            }
+        }
+        TokenCommand::List => {
+            let page: wire::ApiTokensPaginated = c
+                .get(&format!("{base}?{}&limit=1000", scope.list_filter))
+                .await?;
+            output::list(
+                client.output,
+                &page.tokens,
+                &[
+                    "ID",
+                    "NAME",
+                    "SCOPE",
+                    "ROLE",
+                    "SHORT TOKEN",
+                    "EXPIRES",
+                    "LAST USED",
+                ],
+                |t| {
+                    vec![
+                        t.id.clone(),
+                        t.name.clone(),
+                        t.scope.as_str().to_owned(),
+                        t.roles
+                            .first()
+                            .map(|r| r.role.to_string())
+                            .unwrap_or_default(),
+                        t.short_token.clone(),
+                        time(t.end_at),
+                        time(t.last_used_at),
+                    ]
+                },
+            );
+        }
+        TokenCommand::Get { token_id } => {
+            let t: wire::ApiToken = c.get(&format!("{base}/{token_id}")).await?;
+            print_token(client.output, &t);
+        }
+        TokenCommand::Update {
+            token_id,
+            name,
+            description,
+        } => {
+            let t: wire::ApiToken = c
+                .post(
+                    &format!("{base}/{token_id}"),
+                    &json!({"name": name, "description": description}),
+                )
+                .await?;
+            print_token(client.output, &t);
+        }
+        TokenCommand::Rotate {
+            token_id,
+            grace,
+            clean_output,
+        } => {
+            let t: wire::ApiToken = c
+                .post(
+                    &format!("{base}/{token_id}/rotate"),
+                    &json!({"gracePeriodSeconds": grace}),
+                )
+                .await?;
+            if clean_output {
+                println!("{}", t.token.unwrap_or_default());
+            } else {
+                print_token(client.output, &t);
+            }
+        }
+        TokenCommand::Delete { token_id } => {
+            c.delete(&format!("{base}/{token_id}")).await?;
+            if client.output == Output::Json {
+                output::json(&json!({"deleted": token_id}));
+            } else {
+                println!("Token {token_id} deleted.");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds (or changes) one role of a token, keeping its others.
+async fn add_role(
+    client: &ClientArgs,
+    token_id: &str,
+    entity_type: &str,
+    entity_id: &str,
+    role: &str,
+) -> Result<()> {
+    let c = Client::new(client)?;
+    let org = c.organization(client.organization_id.as_deref()).await?;
+    let path = format!("/v1/organizations/{org}/tokens/{token_id}");
+    let t: wire::ApiToken = c.get(&path).await?;
+    let mut roles: Vec<serde_json::Value> = t
+        .roles
+        .iter()
+        .filter(|r| r.entity_id != entity_id)
+        .map(|r| json!({"entityType": r.entity_type, "entityId": r.entity_id, "role": r.role}))
+        .collect();
+    roles.push(json!({"entityType": entity_type, "entityId": entity_id, "role": role}));
+    let t: wire::ApiToken = c
+        .post(&format!("{path}/roles"), &json!({ "roles": roles }))
+        .await?;
+    print_token(client.output, &t);
+    Ok(())
+}
+
+pub async fn verify(client: &ClientArgs, token: &str, audience: &str) -> Result<()> {
+    let c = Client::new(client)?;
+    let (_, text) = c
+        .send::<()>(
+            Method::GET,
+            "/.well-known/openid-configuration",
+            None,
+            false,
+        )
+        .await?;
+    let discovery: serde_json::Value = serde_json::from_str(&text)?;
+    let issuer = discovery["issuer"]
+        .as_str()
+        .ok_or("discovery has no issuer")?
+        .to_owned();
+    let (_, text) = c
+        .send::<()>(Method::GET, "/.well-known/jwks.json", None, false)
+        .await?;
+    let jwks: JwkSet = serde_json::from_str(&text)?;
+    let keys = KeySet::from_jwks(&jwks)?;
+    let config = VerifyConfig {
+        issuer,
+        audience: audience.to_owned(),
+        nbf_leeway: time::Duration::seconds(60),
+        exp_leeway: time::Duration::ZERO,
+    };
+    let verified = verify_token(
+        token.trim(),
+        &keys,
+        &config,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|r| format!("token rejected: {r}"))?;
+    // The signature says who issued it; the server says whether it is still live.
+    let probe = ClientArgs {
+        api_token: Some(token.trim().to_owned()),
+        ..client.clone()
+    };
+    let live = match Client::new(&probe)?
+        .send::<()>(Method::GET, "/v1/authz", None, true)
+        .await
+    {
+        Ok(_) => "live".to_owned(),
+        Err(ClientError::Api { message, .. }) => format!("not accepted by the server: {message}"),
+        Err(e) => format!("unknown: {e}"),
+    };
+    match client.output {
+        Output::Json => output::json(
+            &json!({"valid": true, "status": live, "kid": verified.kid, "claims": verified.claims}),
+        ),
+        Output::Table => {
+            println!(
+                "Signature valid (key {}), issuer and audience match, not expired.",
+                verified.kid
+            );
+            println!("Status: {live}\n");
+            output::json(&verified.claims);
+        }
+    }
+    Ok(())
+}
