@@ -128,7 +128,7 @@ enum AdminCommand {
         #[arg(long)]
         email: String,
         #[command(flatten)]
-        serve: ServeArgs,
+        serve: Box<ServeArgs>,
     },
     /// Print a new random master key (base64), for TESSERA_MASTER_KEY or a key file.
     MasterKey,
@@ -158,7 +158,7 @@ async fn main() -> ExitCode {
             serve,
         }) => {
             init_tracing("warn");
-            commands::bootstrap(serve, &organization, &email).await
+            commands::bootstrap(*serve, &organization, &email).await
         }
         Command::Admin(AdminCommand::MasterKey) => {
             let (_, text) = tessera_core::keys::MasterKey::generate();

@@ -38,21 +38,34 @@ fn clean_command() -> Command {
 /// Starts the server and waits (bounded polls, no fixed sleep) until `/readyz` answers 200.
 async fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut cmd = clean_command();
-    cmd.arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn tessera");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn tessera");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("Tessera listening on ") {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
         }
     });
-    let url = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start");
+    let url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("server did not start");
     let server = Server { child, url };
     let deadline = Instant::now() + Duration::from_secs(30);
     let http = reqwest::Client::new();
@@ -77,7 +90,12 @@ fn cli(url: &str, token: &str, args: &[&str]) -> Output {
 }
 
 fn ok(out: Output) -> String {
-    assert!(out.status.success(), "tessera failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "tessera failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -107,7 +125,17 @@ async fn authz(url: &str, token: &str, query: &str) -> u16 {
 async fn dev_server_and_cli_end_to_end() {
     let dir = TempDir::new("tessera-e2e");
     let data = dir.path().to_str().unwrap();
-    let server = start(&["--dev", "--data-dir", data, "--issuer", "http://tessera.e2e"], &[]).await;
+    let server = start(
+        &[
+            "--dev",
+            "--data-dir",
+            data,
+            "--issuer",
+            "http://tessera.e2e",
+        ],
+        &[],
+    )
+    .await;
     let creds = credentials(dir.path());
     let url = server.url.as_str();
     assert_eq!(creds["baseUrl"], url);
@@ -117,10 +145,52 @@ async fn dev_server_and_cli_end_to_end() {
     assert_eq!(authz(url, &owner, "").await, 200);
 
     // Create at each scope with the CLI; use each value.
-    let ws_token = ok(cli(url, &owner, &["workspace", "token", "create", "--workspace-id", &ws, "--name", "ci",
-        "--role", "WORKSPACE_OPERATOR", "--expiration", "30", "--clean-output"]));
-    let dep_token = ok(cli(url, &owner, &["deployment", "token", "create", "--deployment-id", &dep, "--name", "d", "--clean-output"]));
-    let org_token = ok(cli(url, &owner, &["organization", "token", "create", "--name", "o", "--role", "ORGANIZATION_MEMBER", "--clean-output"]));
+    let ws_token = ok(cli(
+        url,
+        &owner,
+        &[
+            "workspace",
+            "token",
+            "create",
+            "--workspace-id",
+            &ws,
+            "--name",
+            "ci",
+            "--role",
+            "WORKSPACE_OPERATOR",
+            "--expiration",
+            "30",
+            "--clean-output",
+        ],
+    ));
+    let dep_token = ok(cli(
+        url,
+        &owner,
+        &[
+            "deployment",
+            "token",
+            "create",
+            "--deployment-id",
+            &dep,
+            "--name",
+            "d",
+            "--clean-output",
+        ],
+    ));
+    let org_token = ok(cli(
+        url,
+        &owner,
+        &[
+            "organization",
+            "token",
+            "create",
+            "--name",
+            "o",
+            "--role",
+            "ORGANIZATION_MEMBER",
+            "--clean-output",
+        ],
+    ));
     for t in [&ws_token, &dep_token, &org_token] {
         assert_eq!(authz(url, t, "").await, 200);
     }
@@ -130,26 +200,116 @@ async fn dev_server_and_cli_end_to_end() {
     assert_eq!(authz(url, &org_token, &deploy).await, 403);
 
     // List as JSON and find ids.
-    let list: Value = serde_json::from_str(&ok(cli(url, &owner, &["workspace", "token", "list", "--workspace-id", &ws, "--output", "json"]))).unwrap();
-    let ws_token_id = list.as_array().unwrap().iter().find(|t| t["name"] == "ci").unwrap()["id"].as_str().unwrap().to_owned();
-    let orgs: Value = serde_json::from_str(&ok(cli(url, &owner, &["organization", "token", "list", "--output", "json"]))).unwrap();
-    let org_token_id = orgs.as_array().unwrap().iter().find(|t| t["name"] == "o").unwrap()["id"].as_str().unwrap().to_owned();
+    let list: Value = serde_json::from_str(&ok(cli(
+        url,
+        &owner,
+        &[
+            "workspace",
+            "token",
+            "list",
+            "--workspace-id",
+            &ws,
+            "--output",
+            "json",
+        ],
+    )))
+    .unwrap();
+    let ws_token_id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let orgs: Value = serde_json::from_str(&ok(cli(
+        url,
+        &owner,
+        &["organization", "token", "list", "--output", "json"],
+    )))
+    .unwrap();
+    let org_token_id = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "o")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Add the organization token to the workspace: its permissions change on the next request.
-    ok(cli(url, &owner, &["workspace", "token", "add", &org_token_id, "--workspace-id", &ws, "--role", "WORKSPACE_AUTHOR"]));
+    ok(cli(
+        url,
+        &owner,
+        &[
+            "workspace",
+            "token",
+            "add",
+            &org_token_id,
+            "--workspace-id",
+            &ws,
+            "--role",
+            "WORKSPACE_AUTHOR",
+        ],
+    ));
     assert_eq!(authz(url, &org_token, &deploy).await, 200);
 
     // Escalation through the CLI: a Workspace Operator cannot create tokens.
-    let denied = cli(url, &ws_token, &["workspace", "token", "create", "--workspace-id", &ws, "--name", "x", "--role", "WORKSPACE_OWNER"]);
+    let denied = cli(
+        url,
+        &ws_token,
+        &[
+            "workspace",
+            "token",
+            "create",
+            "--workspace-id",
+            &ws,
+            "--name",
+            "x",
+            "--role",
+            "WORKSPACE_OWNER",
+        ],
+    );
     assert!(!denied.status.success());
-    assert!(String::from_utf8_lossy(&denied.stderr).contains("permission denied"), "{denied:?}");
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("permission denied"),
+        "{denied:?}"
+    );
 
     // Rotate: the old value is rejected at once.
-    let rotated = ok(cli(url, &owner, &["workspace", "token", "rotate", &ws_token_id, "--workspace-id", &ws, "--clean-output"]));
+    let rotated = ok(cli(
+        url,
+        &owner,
+        &[
+            "workspace",
+            "token",
+            "rotate",
+            &ws_token_id,
+            "--workspace-id",
+            &ws,
+            "--clean-output",
+        ],
+    ));
     assert_eq!(authz(url, &ws_token, "").await, 401);
     assert_eq!(authz(url, &rotated, "").await, 200);
     // With grace, both work for now.
-    let graced = ok(cli(url, &owner, &["workspace", "token", "rotate", &ws_token_id, "--workspace-id", &ws, "--grace", "3600", "--clean-output"]));
+    let graced = ok(cli(
+        url,
+        &owner,
+        &[
+            "workspace",
+            "token",
+            "rotate",
+            &ws_token_id,
+            "--workspace-id",
+            &ws,
+            "--grace",
+            "3600",
+            "--clean-output",
+        ],
+    ));
     assert_eq!(authz(url, &rotated, "").await, 200);
     assert_eq!(authz(url, &graced, "").await, 200);
 
@@ -162,12 +322,35 @@ async fn dev_server_and_cli_end_to_end() {
     assert!(stale.contains("rotated"), "{stale}");
 
     // Delete: every value rejected.
-    ok(cli(url, &owner, &["workspace", "token", "delete", &ws_token_id, "--workspace-id", &ws]));
+    ok(cli(
+        url,
+        &owner,
+        &[
+            "workspace",
+            "token",
+            "delete",
+            &ws_token_id,
+            "--workspace-id",
+            &ws,
+        ],
+    ));
     assert_eq!(authz(url, &rotated, "").await, 401);
     assert_eq!(authz(url, &graced, "").await, 401);
 
     // Errors print the server's message and exit non-zero.
-    let bad = cli(url, &owner, &["organization", "token", "create", "--name", "x", "--expiration", "3651"]);
+    let bad = cli(
+        url,
+        &owner,
+        &[
+            "organization",
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--expiration",
+            "3651",
+        ],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("between 1 and 3650"));
 
@@ -176,43 +359,112 @@ async fn dev_server_and_cli_end_to_end() {
     parts[2] = parts[2].chars().rev().collect();
     assert_eq!(authz(url, &parts.join("."), "").await, 401);
     use base64::Engine as _;
-    let none = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let none =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let owner_parts: Vec<&str> = owner.split('.').collect();
-    assert_eq!(authz(url, &format!("{none}.{}.", owner_parts[1]), "").await, 401);
+    assert_eq!(
+        authz(url, &format!("{none}.{}.", owner_parts[1]), "").await,
+        401
+    );
 
     // Users, workspaces, deployments.
-    ok(cli(url, &owner, &["user", "create", "--email", "dev@example.test"]));
+    ok(cli(
+        url,
+        &owner,
+        &["user", "create", "--email", "dev@example.test"],
+    ));
     assert!(ok(cli(url, &owner, &["user", "list"])).contains("dev@example.test"));
-    ok(cli(url, &owner, &["workspace", "create", "--name", "Second"]));
+    ok(cli(
+        url,
+        &owner,
+        &["workspace", "create", "--name", "Second"],
+    ));
     assert!(ok(cli(url, &owner, &["workspace", "list"])).contains("Second"));
-    ok(cli(url, &owner, &["deployment", "create", "--workspace-id", &ws, "--name", "staging"]));
-    assert!(ok(cli(url, &owner, &["deployment", "list", "--workspace-id", &ws])).contains("staging"));
+    ok(cli(
+        url,
+        &owner,
+        &[
+            "deployment",
+            "create",
+            "--workspace-id",
+            &ws,
+            "--name",
+            "staging",
+        ],
+    ));
+    assert!(
+        ok(cli(
+            url,
+            &owner,
+            &["deployment", "list", "--workspace-id", &ws]
+        ))
+        .contains("staging")
+    );
 
     // Restart on the same data: the same organization and tokens.
     drop(server);
-    let server = start(&["--dev", "--data-dir", data, "--issuer", "http://tessera.e2e"], &[]).await;
+    let server = start(
+        &[
+            "--dev",
+            "--data-dir",
+            data,
+            "--issuer",
+            "http://tessera.e2e",
+        ],
+        &[],
+    )
+    .await;
     let again = credentials(dir.path());
     assert_eq!(again["organizationId"], creds["organizationId"]);
     assert_eq!(again["organizationToken"], creds["organizationToken"]);
     assert_eq!(authz(&server.url, &owner, "").await, 200);
-    assert_eq!(authz(&server.url, &org_token, &deploy).await, 200, "roles survive a restart");
-    assert_eq!(authz(&server.url, &graced, "").await, 401, "deletions survive a restart");
+    assert_eq!(
+        authz(&server.url, &org_token, &deploy).await,
+        200,
+        "roles survive a restart"
+    );
+    assert_eq!(
+        authz(&server.url, &graced, "").await,
+        401,
+        "deletions survive a restart"
+    );
 }
 
 #[tokio::test]
 async fn bootstrap_then_serve_with_a_master_key() {
     let dir = TempDir::new("tessera-e2e-boot");
     let data = dir.path().to_str().unwrap();
-    let key = ok(clean_command().args(["admin", "master-key"]).output().unwrap());
-    let envs = [("TESSERA_MASTER_KEY", key.as_str()), ("TESSERA_ISSUER", "https://auth.example.test")];
+    let key = ok(clean_command()
+        .args(["admin", "master-key"])
+        .output()
+        .unwrap());
+    let envs = [
+        ("TESSERA_MASTER_KEY", key.as_str()),
+        ("TESSERA_ISSUER", "https://auth.example.test"),
+    ];
 
     // Without a master key the server refuses to start, and says why.
-    let out = clean_command().args(["serve", "--data-dir", data, "--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = clean_command()
+        .args(["serve", "--data-dir", data, "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no master key"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no master key"),
+        "{out:?}"
+    );
 
     let mut cmd = clean_command();
-    cmd.args(["admin", "bootstrap", "--data-dir", data, "--organization", "Acme", "--email", "owner@acme.test"]);
+    cmd.args([
+        "admin",
+        "bootstrap",
+        "--data-dir",
+        data,
+        "--organization",
+        "Acme",
+        "--email",
+        "owner@acme.test",
+    ]);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -240,5 +492,8 @@ async fn bootstrap_then_serve_with_a_master_key() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("master key"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("master key"),
+        "{out:?}"
+    );
 }
