@@ -104,8 +104,10 @@ fn credentials(dir: &Path) -> Value {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "dev credentials are private");
+        for file in [path.clone(), dir.join("master.key")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is private", file.display());
+        }
     }
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

@@ -492,3 +492,64 @@ async fn discovery_jwks_health_and_openapi() {
     let metrics = app.call(Method::GET, "/metrics", None, None).await;
     assert_eq!(metrics.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn es256_and_rs256_are_selectable_and_old_keys_keep_verifying() {
+    let app =
+        TestApp::with_config(|c| c.signing_algorithm = tessera_core::keys::KeyAlgorithm::ES256)
+            .await;
+    let jwks = app
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
+    let algs: Vec<&str> = jwks.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs, ["ES256"]);
+    let (header, _, _) = parts(app.owner());
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(authz(&app, app.owner()).await.status, StatusCode::OK);
+
+    // Restart on the same data with RS256: a new signing key, the old one still verifies.
+    let mut config = tessera_testkit::test_config(app.dir.path());
+    config.master_key = app.state.config.master_key.clone();
+    config.signing_algorithm = KeyAlgorithm::RS256;
+    let clock = std::sync::Arc::new(app.clock.clone());
+    let state = tessera_server::build_state(config, clock).await.unwrap();
+    let keys = state.keys.current();
+    assert_eq!(keys.signer.algorithm(), KeyAlgorithm::RS256);
+    assert_eq!(keys.jwks.keys.len(), 2);
+    let restarted = tessera_testkit::TestApp {
+        state,
+        clock: app.clock.clone(),
+        seed: app.seed.clone(),
+        dir: tessera_testkit::TempDir::new("unused"),
+    };
+    assert_eq!(
+        authz(&restarted, app.owner()).await.status,
+        StatusCode::OK,
+        "ES256 token still valid"
+    );
+    let created = restarted
+        .create_token(
+            json!({"name": "rsa", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}),
+        )
+        .await;
+    let (header, _, _) = parts(&created.str("token"));
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(
+        authz(&restarted, &created.str("token")).await.status,
+        StatusCode::OK
+    );
+
+    // A wrong master key is refused, never replaced.
+    let mut config = tessera_testkit::test_config(app.dir.path());
+    config.signing_algorithm = KeyAlgorithm::RS256;
+    let err = tessera_server::build_state(config, std::sync::Arc::new(app.clock.clone()))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("master key"), "{err}");
+}
