@@ -18,8 +18,10 @@ pub mod password;
 pub mod policy;
 pub mod role;
 pub mod secret;
+pub mod session;
 pub mod status;
 pub mod store;
+pub mod throttle;
 pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -19,6 +19,9 @@ pub enum StoreError {
     /// A uniqueness rule or a concurrent change refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database refused a value (for example a NUL byte in text).
+    #[error("invalid value: {0}")]
+    Invalid(String),
     /// A row could not be read back into the domain: a bug or tampering.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

@@ -38,6 +38,20 @@ pub async fn authenticate(
     state: &AppState,
     token: &str,
 ) -> Result<Arc<VerifiedToken>, AuthFailure> {
+    validate(state, token, true).await
+}
+
+/// Like [`authenticate`], for a token presented by someone else (introspection): the
+/// check is the same, but it is not a use of the token.
+pub async fn inspect(state: &AppState, token: &str) -> Result<Arc<VerifiedToken>, AuthFailure> {
+    validate(state, token, false).await
+}
+
+async fn validate(
+    state: &AppState,
+    token: &str,
+    record_use: bool,
+) -> Result<Arc<VerifiedToken>, AuthFailure> {
     let now = state.clock.now();
     let verified = verified_token(state, token, now).map_err(|r| {
         metrics::counter!("tessera_validations_total", "result" => "rejected").increment(1);
@@ -61,7 +75,9 @@ pub async fn authenticate(
             status
                 .check(verified.jti, now)
                 .map_err(AuthFailure::Rejected)?;
-            state.usage.touch(*token_id, now);
+            if record_use {
+                state.usage.touch(*token_id, now);
+            }
         }
         // Sessions are not issued by this server version: no session is live.
         Identity::Session { .. } => return Err(AuthFailure::Rejected(Rejection::SessionEnded)),

@@ -24,14 +24,13 @@ use crate::state::AppState;
         (status = 403, body = ErrorBody, description = "The permission is not held on the entity"),
         (status = 503, body = ErrorBody, description = "Status could not be confirmed")),
     security(("bearer" = [])))]
-pub async fn authz(
-    State(state): State<AppState>,
-    Query(params): Query<AuthzParams>,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub async fn authz(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let token = bearer(&parts)?;
     let verified = authenticate(&state, token).await?;
+    // The query is read only once the token is accepted: without one, the answer is 401.
+    let Query(params) = Query::<AuthzParams>::try_from_uri(&parts.uri)
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
 
     let action = match params.permission.as_deref() {
         None | Some("") => None,

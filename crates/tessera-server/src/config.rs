@@ -24,7 +24,7 @@ pub enum ConfigError {
 }
 
 /// Every setting, with its default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on. Default `127.0.0.1:8080`.
@@ -61,6 +61,30 @@ pub struct Config {
     /// The master key itself, from `TESSERA_MASTER_KEY`. Never from a file or a flag.
     #[serde(skip)]
     pub master_key: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    /// The master key is never printed, nor a database URL (it may hold a password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "[redacted]"),
+            )
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("master_key_file", &self.master_key_file)
+            .field("signing_algorithm", &self.signing_algorithm)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .field("dev", &self.dev)
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Config {

@@ -57,6 +57,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(m) => Self::Unavailable(m),
             StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Invalid(m) => Self::BadRequest(m),
             StoreError::Corrupt(m) => Self::Internal(format!("corrupt row: {m}")),
         }
     }

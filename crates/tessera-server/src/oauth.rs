@@ -6,7 +6,7 @@ use serde::Deserialize;
 use tessera_api::{ErrorBody, Introspection};
 use tessera_core::claims::Identity;
 
-use crate::auth::{Caller, authenticate};
+use crate::auth::{Caller, inspect};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -32,7 +32,7 @@ pub async fn introspect(
     Form(req): Form<IntrospectionRequest>,
 ) -> Result<Json<Introspection>, ApiError> {
     let inactive = Json(Introspection::default());
-    let verified = match authenticate(&state, &req.token).await {
+    let verified = match inspect(&state, &req.token).await {
         Ok(v) => v,
         Err(crate::auth::AuthFailure::Rejected(_)) => return Ok(inactive),
         Err(e) => return Err(e.into()),

@@ -553,3 +553,27 @@ async fn es256_and_rs256_are_selectable_and_old_keys_keep_verifying() {
         .unwrap();
     assert!(err.to_string().contains("master key"), "{err}");
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_and_introspection_is_not_a_use() {
+    let app = TestApp::new().await;
+    let a = app
+        .create_token(json!({"name": "x", "description": "a\u{0}b", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}))
+        .await;
+    assert_error_body(&a, StatusCode::BAD_REQUEST);
+    let a = app
+        .call(Method::POST, &app.org_path("/users"), Some(app.owner()),
+            Some(json!({"email": "n@u.test", "fullName": "a\u{0}b", "organizationRole": "ORGANIZATION_MEMBER"})))
+        .await;
+    assert_error_body(&a, StatusCode::BAD_REQUEST);
+
+    let created = app.create_token(json!({"name": "quiet", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})).await;
+    let form = Request::post("/oauth/introspect")
+        .header("authorization", format!("Bearer {}", app.owner()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={}", created.str("token"))))
+        .unwrap();
+    assert_eq!(app.send(form).await.body["active"], true);
+    let got = app.call(Method::GET, &app.org_path(&format!("/tokens/{}", created.str("id"))), Some(app.owner()), None).await;
+    assert!(got.body["lastUsedAt"].is_null(), "{got:?}");
+}

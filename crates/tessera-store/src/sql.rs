@@ -37,6 +37,13 @@ fn db_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             StoreError::Conflict("a referenced record does not exist".into())
         }
+        // SQLSTATE class 22: data exceptions (bad encoding, NUL in text, out of range).
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
+            StoreError::Invalid("a value was refused by the database".into())
+        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("23")) => {
+            StoreError::Conflict("the change conflicts with stored data".into())
+        }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
@@ -663,6 +670,17 @@ impl RoleStore for SqlStore {
             .await
             .map_err(db_err)?;
         insert_roles(&mut tx, org, principal, roles).await?;
+        // A deleted token gets no roles back, whatever raced with its deletion.
+        let deleted_token =
+            sqlx::query("SELECT 1 FROM api_tokens WHERE id = $1 AND deleted_at IS NOT NULL")
+                .bind(principal.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if deleted_token.is_some() {
+            tx.rollback().await.map_err(db_err)?;
+            return Err(StoreError::Conflict("the token has been deleted".into()));
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }

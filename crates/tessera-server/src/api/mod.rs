@@ -70,6 +70,14 @@ pub(crate) fn valid_description(raw: Option<&str>) -> Result<String, ApiError> {
             "description is longer than {MAX_DESCRIPTION} characters"
         )));
     }
+    // Line breaks and tabs are text; other control characters (NUL above all) are not.
+    if d.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::BadRequest(
+            "description must not contain control characters".into(),
+        ));
+    }
     Ok(d.to_owned())
 }
 

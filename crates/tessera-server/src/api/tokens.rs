@@ -482,13 +482,11 @@ pub async fn update_token(
 }
 
 async fn reload(state: &AppState, org: OrganizationId, id: TokenId) -> Result<ApiToken, ApiError> {
-    let token = state
+    state
         .store
         .token(org, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("token"))?;
-    state.status.put(&token);
-    Ok(token)
+        .ok_or_else(|| ApiError::not_found("token"))
 }
 
 /// Rotate an API token: a new value; the previous one stops working at once, or at the
@@ -533,6 +531,7 @@ pub async fn rotate_token(
         ));
     }
     let token = reload(&state, org, token.id).await?;
+    state.status.put(&token);
     tracing::info!(token_id = %token.id, grace_seconds = ?req.grace_period_seconds, "API token rotated");
     answer(&state, &token, Some(&value)).await
 }

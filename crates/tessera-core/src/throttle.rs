@@ -1,0 +1,94 @@
+//! Back-off for failed sign-ins, per key (an account, a client address). Pure: the
+//! caller passes the time.
+
+use std::collections::HashMap;
+
+use time::{Duration, OffsetDateTime};
+
+/// Failures allowed before back-off starts.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest wait.
+pub const MAX_LOCKOUT: Duration = Duration::minutes(15);
+
+#[derive(Debug, Default)]
+pub struct Throttle {
+    entries: HashMap<String, Entry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    failures: u32,
+    locked_until: Option<OffsetDateTime>,
+    last_failure: OffsetDateTime,
+}
+
+impl Throttle {
+    /// `Err(seconds to wait)` while `key` is locked out.
+    pub fn check(&self, key: &str, now: OffsetDateTime) -> Result<(), u64> {
+        match self.entries.get(key).and_then(|e| e.locked_until) {
+            Some(until) if now < until => Err((until - now).whole_seconds().max(1) as u64),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failure; after [`FREE_FAILURES`] each one doubles the wait (1 s, 2 s,
+    /// 4 s, ... up to [`MAX_LOCKOUT`]).
+    pub fn fail(&mut self, key: &str, now: OffsetDateTime) {
+        let e = self.entries.entry(key.to_owned()).or_insert(Entry {
+            failures: 0,
+            locked_until: None,
+            last_failure: now,
+        });
+        // A day without failures forgives the past.
+        if now - e.last_failure > Duration::days(1) {
+            e.failures = 0;
+        }
+        e.failures += 1;
+        e.last_failure = now;
+        if e.failures >= FREE_FAILURES {
+            let exp = (e.failures - FREE_FAILURES).min(20);
+            let wait = Duration::seconds(1_i64 << exp).min(MAX_LOCKOUT);
+            e.locked_until = Some(now + wait);
+        }
+    }
+
+    pub fn succeed(&mut self, key: &str) {
+        self.entries.remove(key);
+    }
+
+    /// Drops entries idle for a day, to bound memory.
+    pub fn prune(&mut self, now: OffsetDateTime) {
+        self.entries
+            .retain(|_, e| now - e.last_failure <= Duration::days(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn backs_off_exponentially_after_five_failures() {
+        let mut t = Throttle::default();
+        let now = datetime!(2026-01-01 0:00 UTC);
+        for _ in 0..4 {
+            t.fail("a", now);
+            assert!(t.check("a", now).is_ok());
+        }
+        t.fail("a", now);
+        assert_eq!(t.check("a", now), Err(1));
+        t.fail("a", now);
+        assert_eq!(t.check("a", now), Err(2));
+        t.fail("a", now);
+        assert_eq!(t.check("a", now), Err(4));
+        assert!(t.check("a", now + Duration::seconds(4)).is_ok());
+        assert!(t.check("b", now).is_ok(), "keys are separate");
+        for _ in 0..30 {
+            t.fail("a", now);
+        }
+        assert_eq!(t.check("a", now), Err(900));
+        t.succeed("a");
+        assert!(t.check("a", now).is_ok());
+    }
+}
