@@ -567,13 +567,24 @@ async fn control_characters_are_refused_and_introspection_is_not_a_use() {
         .await;
     assert_error_body(&a, StatusCode::BAD_REQUEST);
 
-    let created = app.create_token(json!({"name": "quiet", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})).await;
+    let created = app
+        .create_token(
+            json!({"name": "quiet", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}),
+        )
+        .await;
     let form = Request::post("/oauth/introspect")
         .header("authorization", format!("Bearer {}", app.owner()))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from(format!("token={}", created.str("token"))))
         .unwrap();
     assert_eq!(app.send(form).await.body["active"], true);
-    let got = app.call(Method::GET, &app.org_path(&format!("/tokens/{}", created.str("id"))), Some(app.owner()), None).await;
+    let got = app
+        .call(
+            Method::GET,
+            &app.org_path(&format!("/tokens/{}", created.str("id"))),
+            Some(app.owner()),
+            None,
+        )
+        .await;
     assert!(got.body["lastUsedAt"].is_null(), "{got:?}");
 }

@@ -173,15 +173,10 @@ pub async fn create_user(
         "create users",
     )?;
     let email = valid_email(&req.email)?;
-    let full_name = req
-        .full_name
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
-    if full_name.chars().count() > super::MAX_NAME {
-        return Err(ApiError::BadRequest("fullName is too long".into()));
-    }
+    let full_name = match req.full_name.as_deref().map(str::trim) {
+        None | Some("") => String::new(),
+        Some(name) => super::valid_name(name, "fullName")?,
+    };
     let roles = requested_roles(
         &state,
         org,
@@ -352,14 +347,24 @@ pub async fn update_user_roles(
     }
     for b in &current {
         if !wanted.iter().any(|(w, _)| w.entity_id == b.entity_id) {
-            let target = grant_target(&state, org, b.entity_type(), &b.entity_id.to_string()).await;
-            // A role on an entity that no longer exists may be dropped by anyone managing the user.
-            if let Ok(target) = target {
-                let (action, resource) = managing(target);
-                require(
-                    authorize(&caller.principal, action, &resource),
+            match grant_target(&state, org, b.entity_type(), &b.entity_id.to_string()).await {
+                Ok(target) => {
+                    let (action, resource) = managing(target);
+                    require(
+                        authorize(&caller.principal, action, &resource),
+                        "remove these roles",
+                    )?;
+                }
+                // A role on an entity that no longer exists: only user managers drop it.
+                Err(ApiError::NotFound(_)) => require(
+                    authorize(
+                        &caller.principal,
+                        Action::ManageUsers,
+                        &Resource::Organization(org),
+                    ),
                     "remove these roles",
-                )?;
+                )?,
+                Err(e) => return Err(e),
             }
         }
     }
