@@ -330,3 +330,71 @@ mod tests {
         assert!(!secret_hash(&s).contains(&s[4..]));
     }
 }
+
+/// An authorization code as stored (RFC 6749 §4.1), by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub user_id: UserId,
+    pub organization_id: Option<OrganizationId>,
+    /// When the person signed in; the session the code creates ends 30 days after it.
+    pub signed_in_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    /// The session its redemption created, so that a replay can end it.
+    pub session_id: Option<SessionId>,
+}
+
+/// Where a device authorization (RFC 8628) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+    Redeemed,
+}
+
+impl DeviceStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Redeemed => "redeemed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Redeemed]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// A device authorization as stored, by the hash of its device code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceGrant {
+    pub hash: String,
+    pub user_code: String,
+    pub client_id: String,
+    pub expires_at: OffsetDateTime,
+    pub interval_seconds: i64,
+    pub last_poll_at: Option<OffsetDateTime>,
+    pub status: DeviceStatus,
+    /// Set on approval.
+    pub user_id: Option<UserId>,
+    pub organization_id: Option<OrganizationId>,
+    pub signed_in_at: Option<OffsetDateTime>,
+}
+
+/// The outcome of presenting a single-use secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption<T> {
+    /// First use: here is what it stood for.
+    Fresh(T),
+    /// Already used: a replay. Here is what it stood for, to end it.
+    Reused(T),
+    Unknown,
+}

@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::ids::{DeploymentId, OrganizationId, TokenId, UserId, WorkspaceId};
+use crate::ids::{DeploymentId, OrganizationId, SessionId, TokenId, UserId, WorkspaceId};
+use crate::session::{AuthorizationCode, DeviceGrant, OAuthClient, Redemption, Session};
 use crate::model::{
     Actor, ApiToken, Deployment, Organization, RoleBinding, Rotation, StoredKey, User, Workspace,
 };
@@ -166,10 +167,73 @@ pub trait KeyStore: Send + Sync {
     async fn insert_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
 }
 
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Creates or updates a client.
+    async fn upsert_client(&self, client: &OAuthClient, at: OffsetDateTime) -> StoreResult<()>;
+    async fn client(&self, id: &str) -> StoreResult<Option<OAuthClient>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Creates a session; `cookie_hash` for a browser sign-in.
+    async fn create_session(&self, session: &Session, cookie_hash: Option<&str>) -> StoreResult<()>;
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+    /// The browser sign-in session whose cookie hashes to `cookie_hash`.
+    async fn session_by_cookie(&self, cookie_hash: &str) -> StoreResult<Option<Session>>;
+    /// A user's sessions that have not ended (expired ones included until they are pruned).
+    async fn user_sessions(&self, user: UserId) -> StoreResult<Vec<Session>>;
+    /// Sessions neither ended nor past their absolute expiry at `now`, to load the cache.
+    async fn live_sessions(&self, now: OffsetDateTime) -> StoreResult<Vec<Session>>;
+    /// Ends a session; `false` if it had already ended or does not exist.
+    async fn end_session(&self, id: SessionId, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Ends every live session of a user; answers them.
+    async fn end_user_sessions(&self, user: UserId, at: OffsetDateTime) -> StoreResult<Vec<SessionId>>;
+
+    async fn insert_refresh_token(&self, hash: &str, session: SessionId, at: OffsetDateTime) -> StoreResult<()>;
+    /// Uses the refresh token `old_hash` once and, on first use, stores `new_hash` for the
+    /// same session and records the refresh, in one transaction.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Redemption<SessionId>>;
+    /// The session of a refresh token, used or not.
+    async fn refresh_token_session(&self, hash: &str) -> StoreResult<Option<SessionId>>;
+
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Marks the code used; a second presentation is `Reused`.
+    async fn redeem_code(&self, hash: &str, at: OffsetDateTime) -> StoreResult<Redemption<AuthorizationCode>>;
+    async fn set_code_session(&self, hash: &str, session: SessionId) -> StoreResult<()>;
+
+    async fn insert_device_grant(&self, grant: &DeviceGrant) -> StoreResult<()>;
+    async fn device_grant(&self, hash: &str) -> StoreResult<Option<DeviceGrant>>;
+    async fn device_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<DeviceGrant>>;
+    async fn record_device_poll(&self, hash: &str, at: OffsetDateTime, interval_seconds: i64) -> StoreResult<()>;
+    /// Approves (with who) or denies a pending, unexpired grant; `false` otherwise.
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        approval: Option<(UserId, Option<OrganizationId>, OffsetDateTime)>,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Moves an approved grant to redeemed; `false` if it was not approved (a race lost).
+    async fn redeem_device_grant(&self, hash: &str) -> StoreResult<bool>;
+}
+
 /// Everything a Tessera server needs from its database.
 #[async_trait]
 pub trait Store:
-    OrganizationStore + WorkspaceStore + DeploymentStore + UserStore + RoleStore + TokenStore + KeyStore
+    OrganizationStore
+    + WorkspaceStore
+    + DeploymentStore
+    + UserStore
+    + RoleStore
+    + TokenStore
+    + KeyStore
+    + ClientStore
+    + SessionStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -8,6 +8,7 @@
 //! never has to upgrade a read transaction.
 
 mod migrations;
+mod sessions;
 mod sql;
 
 use std::path::Path;

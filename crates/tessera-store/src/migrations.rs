@@ -10,17 +10,15 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 /// `(version, description, sql)`, in order.
 pub type MigrationList = &'static [(i64, &'static str, &'static str)];
 
-pub const SQLITE: MigrationList = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
+pub const SQLITE: MigrationList = &[
+    (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
+    (2, "sessions", include_str!("../migrations/sqlite/0002_sessions.sql")),
+];
 
-pub const POSTGRES: MigrationList = &[(
-    1,
-    "initial",
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+pub const POSTGRES: MigrationList = &[
+    (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
+    (2, "sessions", include_str!("../migrations/postgres/0002_sessions.sql")),
+];
 
 pub fn migration_list(backend: crate::Backend) -> MigrationList {
     match backend {

@@ -25,11 +25,11 @@ use crate::Backend;
 /// A store over one connection pool, SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
-fn db_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict("a record with that key already exists".into())
@@ -48,19 +48,19 @@ fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
-fn ts(t: OffsetDateTime) -> i64 {
+pub(crate) fn ts(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
-fn from_ts(secs: i64) -> StoreResult<OffsetDateTime> {
+pub(crate) fn from_ts(secs: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|_| corrupt("timestamp"))
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> StoreResult<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
@@ -68,22 +68,22 @@ where
         .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-fn get_uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
+pub(crate) fn get_uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
     let s: String = get(row, col)?;
     Uuid::parse_str(&s).map_err(|_| corrupt(col))
 }
 
-fn get_opt_uuid(row: &AnyRow, col: &str) -> StoreResult<Option<Uuid>> {
+pub(crate) fn get_opt_uuid(row: &AnyRow, col: &str) -> StoreResult<Option<Uuid>> {
     let s: Option<String> = get(row, col)?;
     s.map(|s| Uuid::parse_str(&s).map_err(|_| corrupt(col)))
         .transpose()
 }
 
-fn get_time(row: &AnyRow, col: &str) -> StoreResult<OffsetDateTime> {
+pub(crate) fn get_time(row: &AnyRow, col: &str) -> StoreResult<OffsetDateTime> {
     from_ts(get(row, col)?)
 }
 
-fn get_opt_time(row: &AnyRow, col: &str) -> StoreResult<Option<OffsetDateTime>> {
+pub(crate) fn get_opt_time(row: &AnyRow, col: &str) -> StoreResult<Option<OffsetDateTime>> {
     let v: Option<i64> = get(row, col)?;
     v.map(from_ts).transpose()
 }

@@ -352,3 +352,136 @@ async fn one_active_signing_key() {
         assert_eq!(keys[0].sealed_private_key, vec![1, 2, 3]);
     }
 }
+
+mod sessions {
+    use super::*;
+    use tessera_core::ids::SessionId;
+    use tessera_core::session::{AuthorizationCode, DeviceGrant, DeviceStatus, OAuthClient, Redemption, Session};
+
+    async fn user(store: &dyn Store, org: OrganizationId) -> UserId {
+        let u = User {
+            id: UserId::new(),
+            email: format!("{}@example.test", uuid::Uuid::now_v7().simple()),
+            full_name: String::new(),
+            created_at: T0,
+            updated_at: T0,
+        };
+        let role = RoleBinding { role: Role::Organization(OrganizationRole::Member), entity_id: *org.as_uuid() };
+        store.create_user(&u, "h", org, &[role]).await.unwrap();
+        u.id
+    }
+
+    fn session(user: UserId, org: OrganizationId) -> Session {
+        Session {
+            id: SessionId::new(),
+            user_id: user,
+            organization_id: Some(org),
+            client_id: "tessera-cli".into(),
+            signed_in_at: T0,
+            absolute_expiry: T0 + Duration::days(30),
+            created_at: T0,
+            last_refreshed_at: None,
+            ended_at: None,
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_upsert() {
+        for store in stores().await {
+            let mut c = OAuthClient {
+                id: "tessera-cli".into(),
+                name: "CLI".into(),
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                loopback: true,
+            };
+            store.upsert_client(&c, T0).await.unwrap();
+            c.name = "Tessera CLI".into();
+            store.upsert_client(&c, T0).await.unwrap();
+            assert_eq!(store.client("tessera-cli").await.unwrap(), Some(c));
+            assert_eq!(store.client("nope").await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_are_single_use() {
+        for store in stores().await {
+            let (org, _, _) = seed(store.as_ref()).await;
+            let s = session(user(store.as_ref(), org).await, org);
+            store.create_session(&s, Some("cookie-hash")).await.unwrap();
+            assert_eq!(store.session_by_cookie("cookie-hash").await.unwrap().unwrap().id, s.id);
+            store.insert_refresh_token("r1", s.id, T0).await.unwrap();
+            let later = T0 + Duration::hours(1);
+            assert_eq!(store.rotate_refresh_token("r1", "r2", later).await.unwrap(), Redemption::Fresh(s.id));
+            assert_eq!(store.rotate_refresh_token("r1", "r3", later).await.unwrap(), Redemption::Reused(s.id));
+            assert_eq!(store.rotate_refresh_token("zz", "r4", later).await.unwrap(), Redemption::Unknown);
+            assert_eq!(store.session(s.id).await.unwrap().unwrap().last_refreshed_at, Some(later));
+            assert_eq!(store.live_sessions(T0).await.unwrap().len(), 1);
+            assert!(store.end_session(s.id, later).await.unwrap());
+            assert!(!store.end_session(s.id, later).await.unwrap());
+            assert!(store.live_sessions(T0).await.unwrap().is_empty());
+            assert!(store.user_sessions(s.user_id).await.unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn codes_are_single_use_and_remember_their_session() {
+        for store in stores().await {
+            let (org, _, _) = seed(store.as_ref()).await;
+            let u = user(store.as_ref(), org).await;
+            let c = AuthorizationCode {
+                hash: "c1".into(),
+                client_id: "tessera-cli".into(),
+                redirect_uri: "http://127.0.0.1:5000/callback".into(),
+                code_challenge: "x".repeat(43),
+                user_id: u,
+                organization_id: Some(org),
+                signed_in_at: T0,
+                expires_at: T0 + Duration::seconds(60),
+                session_id: None,
+            };
+            store.insert_code(&c).await.unwrap();
+            assert_eq!(store.redeem_code("c1", T0).await.unwrap(), Redemption::Fresh(c.clone()));
+            let sid = SessionId::new();
+            store.set_code_session("c1", sid).await.unwrap();
+            let again = store.redeem_code("c1", T0).await.unwrap();
+            assert_eq!(again, Redemption::Reused(AuthorizationCode { session_id: Some(sid), ..c }));
+            assert_eq!(store.redeem_code("c2", T0).await.unwrap(), Redemption::Unknown);
+        }
+    }
+
+    #[tokio::test]
+    async fn device_grants_are_decided_once_and_redeemed_once() {
+        for store in stores().await {
+            let (org, _, _) = seed(store.as_ref()).await;
+            let u = user(store.as_ref(), org).await;
+            let g = DeviceGrant {
+                hash: "d1".into(),
+                user_code: "BCDF-GHJK".into(),
+                client_id: "tessera-cli".into(),
+                expires_at: T0 + Duration::minutes(10),
+                interval_seconds: 5,
+                last_poll_at: None,
+                status: DeviceStatus::Pending,
+                user_id: None,
+                organization_id: None,
+                signed_in_at: None,
+            };
+            store.insert_device_grant(&g).await.unwrap();
+            assert!(!store.redeem_device_grant("d1").await.unwrap(), "not approved yet");
+            store.record_device_poll("d1", T0, 10).await.unwrap();
+            assert!(store.decide_device_grant("BCDF-GHJK", Some((u, Some(org), T0)), T0).await.unwrap());
+            assert!(!store.decide_device_grant("BCDF-GHJK", None, T0).await.unwrap(), "decided once");
+            let got = store.device_grant("d1").await.unwrap().unwrap();
+            assert_eq!((got.status, got.user_id, got.interval_seconds), (DeviceStatus::Approved, Some(u), 10));
+            assert!(store.redeem_device_grant("d1").await.unwrap());
+            assert!(!store.redeem_device_grant("d1").await.unwrap());
+            // Expired grants are not decided.
+            let late = DeviceGrant { hash: "d2".into(), user_code: "BCDF-GHJL".into(), ..g };
+            store.insert_device_grant(&late).await.unwrap();
+            assert!(!store.decide_device_grant("BCDF-GHJL", None, T0 + Duration::minutes(11)).await.unwrap());
+            assert_eq!(store.device_grant_by_user_code("BCDF-GHJL").await.unwrap().unwrap().status, DeviceStatus::Pending);
+        }
+    }
+}
