@@ -81,6 +81,19 @@ pub struct ApiTokenGrant<'a> {
     pub version: i64,
 }
 
+/// What a session access token states.
+#[derive(Debug, Clone)]
+pub struct SessionGrant<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub client_id: &'a str,
+    pub organization_id: Option<OrganizationId>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
 impl Claims {
     /// The claims of one API token value.
     pub fn api_token(g: &ApiTokenGrant<'_>) -> Self {
@@ -106,6 +119,23 @@ impl Claims {
             version: Some(g.version),
             sid: None,
             client_id: None,
+        }
+    }
+
+    /// The claims of a session access token.
+    pub fn session_access(g: &SessionGrant<'_>) -> Self {
+        Self {
+            iss: Some(g.issuer.to_owned()),
+            aud: Some(Audience::One(g.audience.to_owned())),
+            sub: Some(g.user_id.to_string()),
+            iat: Some(g.issued_at),
+            nbf: Some(g.issued_at),
+            exp: Some(g.expires_at),
+            jti: Some(Jti::new().to_string()),
+            org_id: g.organization_id.map(|o| o.to_string()),
+            sid: Some(g.session_id.to_string()),
+            client_id: Some(g.client_id.to_owned()),
+            ..Self::default()
         }
     }
 

@@ -85,6 +85,11 @@ impl Drop for SecretBytes {
     }
 }
 
+/// Constant-time equality of two byte strings (time depends on the length only).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    verify_slices_are_equal(a, b).is_ok()
+}
+
 /// `n` bytes from the operating system's CSPRNG.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];

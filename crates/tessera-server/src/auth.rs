@@ -79,8 +79,23 @@ async fn validate(
                 state.usage.touch(*token_id, now);
             }
         }
-        // Sessions are not issued by this server version: no session is live.
-        Identity::Session { .. } => return Err(AuthFailure::Rejected(Rejection::SessionEnded)),
+        Identity::Session {
+            user_id,
+            session_id,
+            client_id,
+            ..
+        } => {
+            let session = state
+                .sessions
+                .get(*session_id, state.store.as_ref())
+                .await
+                .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
+                .ok_or(AuthFailure::Rejected(Rejection::SessionEnded))?;
+            if session.user_id != *user_id || session.client_id != *client_id {
+                return Err(AuthFailure::Rejected(Rejection::SessionEnded));
+            }
+            session.check(now).map_err(AuthFailure::Rejected)?;
+        }
     }
     metrics::counter!("tessera_validations_total", "result" => "accepted").increment(1);
     Ok(verified)
@@ -153,9 +168,19 @@ impl Caller {
                 Actor::ApiToken(*token_id),
                 *organization_id,
             ),
-            Identity::Session { .. } => {
-                return Err(ApiError::InvalidToken(Rejection::SessionEnded.to_string()));
-            }
+            Identity::Session {
+                user_id,
+                organization_id,
+                ..
+            } => (
+                Subject::User(*user_id),
+                Actor::User(*user_id),
+                organization_id.ok_or_else(|| {
+                    ApiError::Forbidden(
+                        "this session has no organization: ask an owner to add you".into(),
+                    )
+                })?,
+            ),
         };
         let principal_id = actor.id();
         let mut principal = Principal::new(subject, org);

@@ -55,6 +55,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Dev mode: seed an organization and print credentials. Default false.
     pub dev: bool,
+    /// Lifetime of session access tokens, in minutes. Default 480 (8 hours).
+    pub access_token_lifetime_minutes: u32,
+    /// How long after sign-in a session can be refreshed, in days. Default 30.
+    pub session_lifetime_days: u32,
     /// Argon2id cost. Not settable from files or the environment: tests lower it.
     #[serde(skip)]
     pub password_cost: PasswordCost,
@@ -102,6 +106,8 @@ impl Default for Config {
             last_used_flush_seconds: 10,
             max_body_bytes: 64 * 1024,
             dev: false,
+            access_token_lifetime_minutes: 480,
+            session_lifetime_days: 30,
             password_cost: PasswordCost::default(),
             master_key: None,
         }
@@ -141,6 +147,13 @@ impl Config {
                 "TESSERA_LEEWAY_SECONDS" => {
                     self.leeway_seconds = parse("TESSERA_LEEWAY_SECONDS", &value)?
                 }
+                "TESSERA_ACCESS_TOKEN_LIFETIME_MINUTES" => {
+                    self.access_token_lifetime_minutes =
+                        parse("TESSERA_ACCESS_TOKEN_LIFETIME_MINUTES", &value)?
+                }
+                "TESSERA_SESSION_LIFETIME_DAYS" => {
+                    self.session_lifetime_days = parse("TESSERA_SESSION_LIFETIME_DAYS", &value)?
+                }
                 _ => {}
             }
         }
@@ -161,6 +174,18 @@ impl Config {
                 message: "must not be empty".into(),
             });
         }
+        if self.access_token_lifetime_minutes == 0 || self.access_token_lifetime_minutes > 24 * 60 {
+            return Err(ConfigError::Value {
+                key: "access_token_lifetime_minutes",
+                message: "must be between 1 and 1440".into(),
+            });
+        }
+        if self.session_lifetime_days == 0 || self.session_lifetime_days > 365 {
+            return Err(ConfigError::Value {
+                key: "session_lifetime_days",
+                message: "must be between 1 and 365".into(),
+            });
+        }
         if self.last_used_flush_seconds == 0 {
             return Err(ConfigError::Value {
                 key: "last_used_flush_seconds",
@@ -168,6 +193,13 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    pub fn session_lifetimes(&self) -> tessera_core::session::SessionLifetimes {
+        tessera_core::session::SessionLifetimes {
+            access: time::Duration::minutes(i64::from(self.access_token_lifetime_minutes)),
+            absolute: time::Duration::days(i64::from(self.session_lifetime_days)),
+        }
     }
 
     /// The issuer, defaulting to the listen address.

@@ -80,6 +80,11 @@ impl From<Rejection> for ApiError {
     }
 }
 
+/// Marks an error answer whose body is already right (OAuth errors per RFC 6749 §5.2,
+/// HTML pages): [`error_bodies`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 /// Carried from [`ApiError::into_response`] to [`error_bodies`], which adds the request id.
 #[derive(Debug, Clone)]
 struct ErrorMessage(String);
@@ -148,7 +153,9 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
         .to_owned();
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<OwnBody>().is_some()
+    {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -11,7 +11,9 @@ pub mod config;
 pub mod dev;
 pub mod error;
 pub mod keyring;
+pub mod login;
 pub mod oauth;
+pub mod sessions;
 pub mod state;
 pub mod status;
 pub mod usage;
@@ -94,7 +96,12 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(t::rotate_token))
         .routes(routes!(t::update_token_roles))
         .routes(routes!(authz::authz))
-        .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::introspect::introspect))
+        .routes(routes!(oauth::token::token))
+        .routes(routes!(oauth::authorize::authorize))
+        .routes(routes!(oauth::device::device_code))
+        .routes(routes!(oauth::revoke::revoke))
+        .routes(routes!(oauth::userinfo))
         .split_for_parts()
 }
 
@@ -131,7 +138,12 @@ pub fn router(state: AppState) -> Router {
             let doc = openapi.clone();
             async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_ref().clone()).into_response() }
         }))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", axum::routing::post(login::logout))
+        .route("/device", get(oauth::device::device_page).post(oauth::device::device_decide))
+        .route("/assets/tessera.css", get(login::stylesheet))
         .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route("/.well-known/oauth-authorization-server", get(well_known::openid_configuration))
         .route("/.well-known/openid-configuration", get(well_known::openid_configuration))
         .route("/healthz", get(well_known::healthz))
         .route("/readyz", get(well_known::readyz))
@@ -214,7 +226,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartupError> {
         state.issuer
     );
     tracing::info!(%addr, backend = state.store.backend(), "listening");
-    axum::serve(listener, router(state.clone()))
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|source| StartupError::Io {

@@ -1,17 +1,22 @@
 //! What every handler shares.
 
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tessera_core::Clock;
 use tessera_core::keys::MasterKey;
+use tessera_core::secret::{Password, random_string};
+use tessera_core::session::SessionLifetimes;
+use tessera_core::throttle::Throttle;
+use tokio::sync::Semaphore;
 use tessera_core::store::{Store, StoreError};
 use tessera_core::verify::{VerifiedToken, VerifyConfig};
 use time::Duration;
 
 use crate::config::Config;
 use crate::keyring::{KeyRing, KeyRingError};
+use crate::sessions::SessionCache;
 use crate::status::StatusCache;
 use crate::usage::UsageRecorder;
 
@@ -44,6 +49,14 @@ pub struct Inner {
     pub verified: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
     pub verify_config: VerifyConfig,
     pub metrics: PrometheusHandle,
+    pub sessions: SessionCache,
+    pub lifetimes: SessionLifetimes,
+    /// Failed sign-ins per account and per client address.
+    pub throttle: Mutex<Throttle>,
+    /// Bounds concurrent argon2 work to the number of cores.
+    pub hashing: Semaphore,
+    /// A hash to verify against when an email is unknown, so both cases cost the same.
+    pub decoy_hash: String,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -83,7 +96,17 @@ impl AppState {
         let now = clock.now();
         let keys = KeyRing::load(store.as_ref(), master, config.signing_algorithm, now).await?;
         let status = StatusCache::load(store.as_ref()).await?;
+        let sessions = SessionCache::load(store.as_ref(), now).await?;
+        crate::login::register_clients(store.as_ref(), &config.issuer(), now).await?;
+        let cost = config.password_cost;
+        let decoy_hash = tokio::task::spawn_blocking(move || {
+            tessera_core::password::hash(&Password::new(random_string(16)), cost)
+        })
+        .await
+        .map_err(|e| StartupError::MasterKey(format!("hashing task failed: {e}")))?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let issuer = config.issuer();
+        let config_lifetimes = config.session_lifetimes();
         let verify_config = VerifyConfig {
             issuer: issuer.clone(),
             audience: config.audience.clone(),
@@ -105,6 +128,11 @@ impl AppState {
             verified,
             verify_config,
             metrics: metrics_handle(),
+            sessions,
+            lifetimes: config_lifetimes,
+            throttle: Mutex::new(Throttle::default()),
+            hashing: Semaphore::new(cores),
+            decoy_hash,
         })))
     }
 }

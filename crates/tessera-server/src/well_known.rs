@@ -22,17 +22,34 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 /// Server metadata: the endpoints this server has, and nothing it hasn't.
 pub async fn openid_configuration(State(state): State<AppState>) -> Json<serde_json::Value> {
     let issuer = &state.issuer;
-    let alg = state.keys.current().signer.algorithm().as_str();
+    let keys = state.keys.current();
+    // Every algorithm of a published key: tokens signed by older keys still verify.
+    let mut algs: Vec<String> = keys
+        .jwks
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_algorithm.map(|a| a.to_string()))
+        .collect();
+    algs.sort();
+    algs.dedup();
     Json(json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "device_authorization_endpoint": format!("{issuer}/oauth/device/code"),
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint_auth_methods_supported": ["bearer"],
-        "grant_types_supported": [],
-        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [alg],
-        "token_endpoint_auth_signing_alg_values_supported": [alg],
+        "token_signing_alg_values_supported": algs,
         "claims_supported": ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "apiTokenId",
             "org_id", "scope", "permissions", "version", "sid", "client_id"],
     }))

@@ -1,4 +1,4 @@
-//! OAuth endpoints. This version serves token introspection (RFC 7662).
+//! Token introspection (RFC 7662).
 
 use axum::Json;
 use axum::extract::{Form, State};

@@ -1,0 +1,5 @@
+//! One file per grant.
+
+pub mod authorization_code;
+pub mod device_code;
+pub mod refresh_token;

@@ -1,0 +1,183 @@
+//! Sessions in the server: their live status in memory (like API tokens'), starting and
+//! ending them, and issuing their tokens.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tessera_core::claims::{Claims, SessionGrant};
+use tessera_core::ids::{OrganizationId, SessionId, UserId};
+use tessera_core::session::{Session, new_secret, secret_hash};
+use tessera_core::store::{Store, StoreResult};
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Prefix of refresh tokens: says what a leaked string is.
+pub const REFRESH_PREFIX: &str = "tsr_";
+
+/// Live sessions by id. Ending a session here happens before the call that ended it
+/// answers; a session missing here is read from the store.
+#[derive(Debug, Clone, Default)]
+pub struct SessionCache(Arc<RwLock<HashMap<SessionId, Session>>>);
+
+impl SessionCache {
+    pub async fn load(store: &dyn Store, now: OffsetDateTime) -> StoreResult<Self> {
+        let cache = Self::default();
+        {
+            let mut map = cache.0.write().unwrap_or_else(|e| e.into_inner());
+            for s in store.live_sessions(now).await? {
+                map.insert(s.id, s);
+            }
+        }
+        Ok(cache)
+    }
+
+    /// Records a session. An ended session stays ended.
+    pub fn put(&self, session: &Session) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        match map.get(&session.id) {
+            Some(current) if current.ended_at.is_some() => {}
+            _ => {
+                map.insert(session.id, session.clone());
+            }
+        }
+    }
+
+    pub fn mark_ended(&self, id: SessionId, at: OffsetDateTime) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = map.get_mut(&id) {
+            s.ended_at.get_or_insert(at);
+        }
+    }
+
+    pub async fn get(&self, id: SessionId, store: &dyn Store) -> StoreResult<Option<Session>> {
+        if let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(Some(s.clone()));
+        }
+        let session = store.session(id).await?;
+        if let Some(s) = &session {
+            self.put(s);
+        }
+        Ok(session)
+    }
+}
+
+/// RFC 6749 §5.1.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+/// Who signs in, from where.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The organization a session acts in: the first one where the user holds an
+/// organization role.
+pub async fn home_organization(state: &AppState, user: UserId) -> Result<Option<OrganizationId>, ApiError> {
+    for org in state.store.list_organizations().await? {
+        let roles = state.store.roles(org.id, *user.as_uuid()).await?;
+        if roles.iter().any(|b| b.entity_type() == tessera_core::role::EntityType::Organization) {
+            return Ok(Some(org.id));
+        }
+    }
+    Ok(None)
+}
+
+/// Starts a session for `client_id`, capped at `signed_in_at + session lifetime`.
+pub async fn start(
+    state: &AppState,
+    user: UserId,
+    organization: Option<OrganizationId>,
+    client_id: &str,
+    signed_in_at: OffsetDateTime,
+    origin: &Origin,
+    cookie_hash: Option<&str>,
+) -> Result<Session, ApiError> {
+    let now = crate::api::now_seconds(state);
+    let session = Session {
+        id: SessionId::new(),
+        user_id: user,
+        organization_id: organization,
+        client_id: client_id.to_owned(),
+        signed_in_at,
+        absolute_expiry: signed_in_at + state.lifetimes.absolute,
+        created_at: now,
+        last_refreshed_at: None,
+        ended_at: None,
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.as_ref().map(|u| u.chars().take(256).collect()),
+    };
+    state.store.create_session(&session, cookie_hash).await?;
+    state.sessions.put(&session);
+    Ok(session)
+}
+
+/// Ends a session everywhere in this process and in the store.
+pub async fn end(state: &AppState, id: SessionId) -> Result<bool, ApiError> {
+    let now = crate::api::now_seconds(state);
+    let ended = state.store.end_session(id, now).await?;
+    state.sessions.mark_ended(id, now);
+    if ended {
+        tracing::info!(session_id = %id, "session ended");
+    }
+    Ok(ended)
+}
+
+/// Ends every session of a user.
+pub async fn end_all(state: &AppState, user: UserId) -> Result<usize, ApiError> {
+    let now = crate::api::now_seconds(state);
+    let ended = state.store.end_user_sessions(user, now).await?;
+    for id in &ended {
+        state.sessions.mark_ended(*id, now);
+    }
+    tracing::info!(user_id = %user, count = ended.len(), "sessions ended");
+    Ok(ended.len())
+}
+
+/// An access token for `session`: `exp = min(now + 8 h, absolute expiry)`.
+pub fn access_token(state: &AppState, session: &Session) -> Result<(String, i64), ApiError> {
+    let now = crate::api::now_seconds(state);
+    let exp = state.lifetimes.access_expiry(now, session.absolute_expiry);
+    let claims = Claims::session_access(&SessionGrant {
+        issuer: &state.issuer,
+        audience: &state.config.audience,
+        user_id: session.user_id,
+        session_id: session.id,
+        client_id: &session.client_id,
+        organization_id: session.organization_id,
+        issued_at: now.unix_timestamp(),
+        expires_at: exp.unix_timestamp(),
+    });
+    let value = state
+        .keys
+        .current()
+        .signer
+        .sign(&claims)
+        .map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
+    Ok((value.expose().to_owned(), (exp - now).whole_seconds()))
+}
+
+/// Access token plus a first refresh token for a new session.
+pub async fn first_tokens(state: &AppState, session: &Session) -> Result<TokenResponse, ApiError> {
+    let refresh = new_secret(REFRESH_PREFIX);
+    state
+        .store
+        .insert_refresh_token(&secret_hash(&refresh), session.id, crate::api::now_seconds(state))
+        .await?;
+    let (access_token, expires_in) = access_token(state, session)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token: refresh,
+    })
+}
