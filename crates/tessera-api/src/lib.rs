@@ -346,3 +346,37 @@ pub mod headers {
     pub const SCOPE: &str = "x-tessera-scope";
     pub const TOKEN_ID: &str = "x-tessera-token-id";
 }
+
+/// A sign-in session, as its owner sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub id: String,
+    /// The client that holds it: `tessera-cli`, `tessera-ui`, or `tessera-browser` (the
+    /// browser's own sign-in).
+    pub client_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub signed_in_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_refreshed_at: Option<OffsetDateTime>,
+    /// No refresh goes past this.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    /// The session of the token making this request.
+    pub current: bool,
+}
+
+/// How many sessions were ended.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsEnded {
+    pub ended: usize,
+}

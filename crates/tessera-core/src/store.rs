@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::ids::{DeploymentId, OrganizationId, SessionId, TokenId, UserId, WorkspaceId};
-use crate::session::{AuthorizationCode, DeviceGrant, OAuthClient, Redemption, Session};
 use crate::model::{
     Actor, ApiToken, Deployment, Organization, RoleBinding, Rotation, StoredKey, User, Workspace,
 };
+use crate::session::{AuthorizationCode, DeviceGrant, OAuthClient, Redemption, Session};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -177,7 +177,8 @@ pub trait ClientStore: Send + Sync {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Creates a session; `cookie_hash` for a browser sign-in.
-    async fn create_session(&self, session: &Session, cookie_hash: Option<&str>) -> StoreResult<()>;
+    async fn create_session(&self, session: &Session, cookie_hash: Option<&str>)
+    -> StoreResult<()>;
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;
     /// The browser sign-in session whose cookie hashes to `cookie_hash`.
     async fn session_by_cookie(&self, cookie_hash: &str) -> StoreResult<Option<Session>>;
@@ -188,9 +189,18 @@ pub trait SessionStore: Send + Sync {
     /// Ends a session; `false` if it had already ended or does not exist.
     async fn end_session(&self, id: SessionId, at: OffsetDateTime) -> StoreResult<bool>;
     /// Ends every live session of a user; answers them.
-    async fn end_user_sessions(&self, user: UserId, at: OffsetDateTime) -> StoreResult<Vec<SessionId>>;
+    async fn end_user_sessions(
+        &self,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionId>>;
 
-    async fn insert_refresh_token(&self, hash: &str, session: SessionId, at: OffsetDateTime) -> StoreResult<()>;
+    async fn insert_refresh_token(
+        &self,
+        hash: &str,
+        session: SessionId,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
     /// Uses the refresh token `old_hash` once and, on first use, stores `new_hash` for the
     /// same session and records the refresh, in one transaction.
     async fn rotate_refresh_token(
@@ -204,13 +214,22 @@ pub trait SessionStore: Send + Sync {
 
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Marks the code used; a second presentation is `Reused`.
-    async fn redeem_code(&self, hash: &str, at: OffsetDateTime) -> StoreResult<Redemption<AuthorizationCode>>;
+    async fn redeem_code(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Redemption<AuthorizationCode>>;
     async fn set_code_session(&self, hash: &str, session: SessionId) -> StoreResult<()>;
 
     async fn insert_device_grant(&self, grant: &DeviceGrant) -> StoreResult<()>;
     async fn device_grant(&self, hash: &str) -> StoreResult<Option<DeviceGrant>>;
     async fn device_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<DeviceGrant>>;
-    async fn record_device_poll(&self, hash: &str, at: OffsetDateTime, interval_seconds: i64) -> StoreResult<()>;
+    async fn record_device_poll(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+        interval_seconds: i64,
+    ) -> StoreResult<()>;
     /// Approves (with who) or denies a pending, unexpired grant; `false` otherwise.
     async fn decide_device_grant(
         &self,

@@ -27,7 +27,11 @@ pub const UI_CLIENT: &str = "tessera-ui";
 pub const CLI_CLIENT: &str = "tessera-cli";
 
 /// The built-in public clients, registered (or updated) at every start.
-pub async fn register_clients(store: &dyn Store, issuer: &str, now: OffsetDateTime) -> StoreResult<()> {
+pub async fn register_clients(
+    store: &dyn Store,
+    issuer: &str,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
     store
         .upsert_client(
             &OAuthClient {
@@ -44,7 +48,10 @@ pub async fn register_clients(store: &dyn Store, issuer: &str, now: OffsetDateTi
             &OAuthClient {
                 id: CLI_CLIENT.into(),
                 name: "Tessera CLI".into(),
-                redirect_uris: vec!["http://127.0.0.1/callback".into(), "http://[::1]/callback".into()],
+                redirect_uris: vec![
+                    "http://127.0.0.1/callback".into(),
+                    "http://[::1]/callback".into(),
+                ],
                 loopback: true,
             },
             now,
@@ -54,7 +61,12 @@ pub async fn register_clients(store: &dyn Store, issuer: &str, now: OffsetDateTi
 
 /// An HTML answer with the page security headers; error statuses keep their body.
 pub fn page(status: StatusCode, html: String) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -116,7 +128,12 @@ pub async fn stylesheet() -> Response {
 /// Where to go after signing in: a path on this server, never another site.
 fn safe_return_to(raw: Option<&str>) -> String {
     match raw {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n']) => {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && !p.contains(['\r', '\n']) =>
+        {
             p.to_owned()
         }
         _ => String::new(),
@@ -136,7 +153,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The browser's live sign-in session and its cookie secret, if any.
-pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(Session, String)>, ApiError> {
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, String)>, ApiError> {
     let Some(secret) = cookie(headers, COOKIE) else {
         return Ok(None);
     };
@@ -155,7 +175,8 @@ pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(
 /// another site can neither read nor forge it.
 pub fn csrf_token(cookie_secret: &str) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(format!("csrf:{cookie_secret}").as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha256(format!("csrf:{cookie_secret}").as_bytes()))
 }
 
 /// A state-changing browser request must come from our own pages: `Sec-Fetch-Site`, when
@@ -170,7 +191,10 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
         Some(origin) => {
-            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or_default();
             !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
         }
@@ -200,14 +224,28 @@ pub struct LoginQuery {
 }
 
 /// `GET /login`: the form.
-pub async fn login_form(State(state): State<AppState>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn login_form(
+    State(state): State<AppState>,
+    Query(q): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let return_to = safe_return_to(q.return_to.as_deref());
     if let Some((session, _)) = signed_in(&state, &headers).await? {
         if !return_to.is_empty() {
             return Ok(Redirect::to(&return_to).into_response());
         }
-        let email = state.store.user(session.user_id).await?.map(|u| u.email).unwrap_or_default();
-        return Ok(message(StatusCode::OK, "Signed in", &format!("You are signed in as {email}."), true));
+        let email = state
+            .store
+            .user(session.user_id)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default();
+        return Ok(message(
+            StatusCode::OK,
+            "Signed in",
+            &format!("You are signed in as {email}."),
+            true,
+        ));
     }
     Ok(render(
         StatusCode::OK,
@@ -229,9 +267,15 @@ pub struct LoginForm {
 
 /// Checks a password: argon2id off the executor, at most one hash per core at a time.
 /// An unknown email is checked against a decoy hash, so it costs the same.
-pub async fn check_password(state: &AppState, email: &str, password: Password) -> Result<Option<User>, ApiError> {
+pub async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: Password,
+) -> Result<Option<User>, ApiError> {
     let found = state.store.user_by_email(email.trim()).await?;
-    let hash = found.as_ref().map_or_else(|| state.decoy_hash.clone(), |(_, h)| h.clone());
+    let hash = found
+        .as_ref()
+        .map_or_else(|| state.decoy_hash.clone(), |(_, h)| h.clone());
     let _permit = state
         .hashing
         .acquire()
@@ -268,29 +312,45 @@ pub fn record_attempt(state: &AppState, keys: &[String], ok: bool) {
 pub async fn login(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     if !same_origin(&parts.headers) {
-        return Ok(message(StatusCode::FORBIDDEN, "Refused", "This sign-in did not come from Tessera's own page.", false));
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This sign-in did not come from Tessera's own page.",
+            false,
+        ));
     }
     let bytes = axum::body::to_bytes(body, 16 * 1024)
         .await
         .map_err(|_| ApiError::BadRequest("the form is too large".into()))?;
     let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&bytes) else {
-        return Ok(message(StatusCode::BAD_REQUEST, "Sign in", "Enter your email and password.", false));
+        return Ok(message(
+            StatusCode::BAD_REQUEST,
+            "Sign in",
+            "Enter your email and password.",
+            false,
+        ));
     };
     let return_to = safe_return_to(form.return_to.as_deref());
     let origin = origin_of(&parts.headers, &parts.extensions);
     let email = form.email.trim().to_lowercase();
-    let keys = [format!("account:{email}"), format!("ip:{}", origin.ip.as_deref().unwrap_or("unknown"))];
+    let keys = [
+        format!("account:{email}"),
+        format!("ip:{}", origin.ip.as_deref().unwrap_or("unknown")),
+    ];
     if let Some(wait) = throttled(&state, &keys) {
         tracing::warn!(%email, ip = ?origin.ip, "sign-in refused: too many failures");
         let mut r = render(
             StatusCode::TOO_MANY_REQUESTS,
             &LoginPage {
-                error: Some(&format!("Too many failed attempts. Try again in {wait} seconds.")),
+                error: Some(&format!(
+                    "Too many failed attempts. Try again in {wait} seconds."
+                )),
                 email: &email,
                 return_to: &return_to,
             },
         );
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return Ok(r);
     }
     let user = check_password(&state, &email, Password::new(form.password)).await?;
@@ -310,15 +370,34 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
     let secret = new_secret("tsl_");
     let org = sessions::home_organization(&state, user.id).await?;
     let now = crate::api::now_seconds(&state);
-    let session = sessions::start(&state, user.id, org, BROWSER_CLIENT, now, &origin, Some(&secret_hash(&secret))).await?;
+    let session = sessions::start(
+        &state,
+        user.id,
+        org,
+        BROWSER_CLIENT,
+        now,
+        &origin,
+        Some(&secret_hash(&secret)),
+    )
+    .await?;
     let mut response = if return_to.is_empty() {
-        message(StatusCode::OK, "Signed in", &format!("You are signed in as {}.", user.email), true)
+        message(
+            StatusCode::OK,
+            "Signed in",
+            &format!("You are signed in as {}.", user.email),
+            true,
+        )
     } else {
         Redirect::to(&return_to).into_response()
     };
     let max_age = (session.absolute_expiry - now).whole_seconds();
-    let secure = if state.issuer.starts_with("https://") { "; Secure" } else { "" };
-    let value = format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    let secure = if state.issuer.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value =
+        format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&value).map_err(|e| ApiError::Internal(e.to_string()))?,
@@ -342,7 +421,12 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Result<R
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     if !same_origin(&parts.headers) {
-        return Ok(message(StatusCode::FORBIDDEN, "Refused", "This sign-out did not come from Tessera's own page.", false));
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This sign-out did not come from Tessera's own page.",
+            false,
+        ));
     }
     if let Some((session, _)) = signed_in(&state, &parts.headers).await? {
         sessions::end(&state, session.id).await?;

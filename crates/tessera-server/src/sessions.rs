@@ -24,14 +24,9 @@ pub struct SessionCache(Arc<RwLock<HashMap<SessionId, Session>>>);
 
 impl SessionCache {
     pub async fn load(store: &dyn Store, now: OffsetDateTime) -> StoreResult<Self> {
-        let cache = Self::default();
-        {
-            let mut map = cache.0.write().unwrap_or_else(|e| e.into_inner());
-            for s in store.live_sessions(now).await? {
-                map.insert(s.id, s);
-            }
-        }
-        Ok(cache)
+        let live = store.live_sessions(now).await?;
+        let map = live.into_iter().map(|s| (s.id, s)).collect();
+        Ok(Self(Arc::new(RwLock::new(map))))
     }
 
     /// Records a session. An ended session stays ended.
@@ -82,10 +77,16 @@ pub struct Origin {
 
 /// The organization a session acts in: the first one where the user holds an
 /// organization role.
-pub async fn home_organization(state: &AppState, user: UserId) -> Result<Option<OrganizationId>, ApiError> {
+pub async fn home_organization(
+    state: &AppState,
+    user: UserId,
+) -> Result<Option<OrganizationId>, ApiError> {
     for org in state.store.list_organizations().await? {
         let roles = state.store.roles(org.id, *user.as_uuid()).await?;
-        if roles.iter().any(|b| b.entity_type() == tessera_core::role::EntityType::Organization) {
+        if roles
+            .iter()
+            .any(|b| b.entity_type() == tessera_core::role::EntityType::Organization)
+        {
             return Ok(Some(org.id));
         }
     }
@@ -114,7 +115,10 @@ pub async fn start(
         last_refreshed_at: None,
         ended_at: None,
         ip: origin.ip.clone(),
-        user_agent: origin.user_agent.as_ref().map(|u| u.chars().take(256).collect()),
+        user_agent: origin
+            .user_agent
+            .as_ref()
+            .map(|u| u.chars().take(256).collect()),
     };
     state.store.create_session(&session, cookie_hash).await?;
     state.sessions.put(&session);
@@ -171,7 +175,11 @@ pub async fn first_tokens(state: &AppState, session: &Session) -> Result<TokenRe
     let refresh = new_secret(REFRESH_PREFIX);
     state
         .store
-        .insert_refresh_token(&secret_hash(&refresh), session.id, crate::api::now_seconds(state))
+        .insert_refresh_token(
+            &secret_hash(&refresh),
+            session.id,
+            crate::api::now_seconds(state),
+        )
         .await?;
     let (access_token, expires_in) = access_token(state, session)?;
     Ok(TokenResponse {

@@ -8,11 +8,11 @@ use tessera_core::Clock;
 use tessera_core::keys::MasterKey;
 use tessera_core::secret::{Password, random_string};
 use tessera_core::session::SessionLifetimes;
-use tessera_core::throttle::Throttle;
-use tokio::sync::Semaphore;
 use tessera_core::store::{Store, StoreError};
+use tessera_core::throttle::Throttle;
 use tessera_core::verify::{VerifiedToken, VerifyConfig};
 use time::Duration;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::keyring::{KeyRing, KeyRingError};

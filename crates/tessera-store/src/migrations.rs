@@ -11,13 +11,29 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 pub type MigrationList = &'static [(i64, &'static str, &'static str)];
 
 pub const SQLITE: MigrationList = &[
-    (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
-    (2, "sessions", include_str!("../migrations/sqlite/0002_sessions.sql")),
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "sessions",
+        include_str!("../migrations/sqlite/0002_sessions.sql"),
+    ),
 ];
 
 pub const POSTGRES: MigrationList = &[
-    (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
-    (2, "sessions", include_str!("../migrations/postgres/0002_sessions.sql")),
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "sessions",
+        include_str!("../migrations/postgres/0002_sessions.sql"),
+    ),
 ];
 
 pub fn migration_list(backend: crate::Backend) -> MigrationList {

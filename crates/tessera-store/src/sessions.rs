@@ -10,7 +10,9 @@ use tessera_core::session::{
 };
 use tessera_core::store::{ClientStore, SessionStore, StoreError, StoreResult};
 
-use crate::sql::{SqlStore, corrupt, db_err, get, get_opt_time, get_opt_uuid, get_time, get_uuid, ts};
+use crate::sql::{
+    SqlStore, corrupt, db_err, get, get_opt_time, get_opt_uuid, get_time, get_uuid, ts,
+};
 
 fn session(row: &AnyRow) -> StoreResult<Session> {
     Ok(Session {
@@ -61,7 +63,8 @@ fn device(row: &AnyRow) -> StoreResult<DeviceGrant> {
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn upsert_client(&self, c: &OAuthClient, at: OffsetDateTime) -> StoreResult<()> {
-        let uris = serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let uris = serde_json::to_string(&c.redirect_uris)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         sqlx::query(
             "INSERT INTO oauth_clients (id, name, redirect_uris, loopback, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET name = $2, \
@@ -179,7 +182,11 @@ impl SessionStore for SqlStore {
         Ok(n == 1)
     }
 
-    async fn end_user_sessions(&self, user: UserId, at: OffsetDateTime) -> StoreResult<Vec<SessionId>> {
+    async fn end_user_sessions(
+        &self,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionId>> {
         sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL RETURNING id")
             .bind(ts(at))
             .bind(user.to_string())
@@ -191,7 +198,12 @@ impl SessionStore for SqlStore {
             .collect()
     }
 
-    async fn insert_refresh_token(&self, hash: &str, session: SessionId, at: OffsetDateTime) -> StoreResult<()> {
+    async fn insert_refresh_token(
+        &self,
+        hash: &str,
+        session: SessionId,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES ($1, $2, $3)")
             .bind(hash)
             .bind(session.to_string())
@@ -271,7 +283,11 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn redeem_code(&self, hash: &str, at: OffsetDateTime) -> StoreResult<Redemption<AuthorizationCode>> {
+    async fn redeem_code(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Redemption<AuthorizationCode>> {
         let first = sqlx::query(
             "UPDATE authorization_codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL RETURNING *",
         )
@@ -343,14 +359,21 @@ impl SessionStore for SqlStore {
             .transpose()
     }
 
-    async fn record_device_poll(&self, hash: &str, at: OffsetDateTime, interval: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE device_grants SET last_poll_at = $1, interval_secs = $2 WHERE hash = $3")
-            .bind(ts(at))
-            .bind(interval)
-            .bind(hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+    async fn record_device_poll(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+        interval: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE device_grants SET last_poll_at = $1, interval_secs = $2 WHERE hash = $3",
+        )
+        .bind(ts(at))
+        .bind(interval)
+        .bind(hash)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -361,7 +384,12 @@ impl SessionStore for SqlStore {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let (status, user, org, signed_in) = match approval {
-            Some((u, o, s)) => (DeviceStatus::Approved, Some(u.to_string()), o.map(|o| o.to_string()), Some(ts(s))),
+            Some((u, o, s)) => (
+                DeviceStatus::Approved,
+                Some(u.to_string()),
+                o.map(|o| o.to_string()),
+                Some(ts(s)),
+            ),
             None => (DeviceStatus::Denied, None, None, None),
         };
         let n = sqlx::query(
@@ -382,13 +410,14 @@ impl SessionStore for SqlStore {
     }
 
     async fn redeem_device_grant(&self, hash: &str) -> StoreResult<bool> {
-        let n = sqlx::query("UPDATE device_grants SET status = 'redeemed' WHERE hash = $1 AND status = 'approved'")
-            .bind(hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE device_grants SET status = 'redeemed' WHERE hash = $1 AND status = 'approved'",
+        )
+        .bind(hash)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         Ok(n == 1)
     }
 }
-

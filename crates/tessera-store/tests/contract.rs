@@ -356,7 +356,9 @@ async fn one_active_signing_key() {
 mod sessions {
     use super::*;
     use tessera_core::ids::SessionId;
-    use tessera_core::session::{AuthorizationCode, DeviceGrant, DeviceStatus, OAuthClient, Redemption, Session};
+    use tessera_core::session::{
+        AuthorizationCode, DeviceGrant, DeviceStatus, OAuthClient, Redemption, Session,
+    };
 
     async fn user(store: &dyn Store, org: OrganizationId) -> UserId {
         let u = User {
@@ -366,7 +368,10 @@ mod sessions {
             created_at: T0,
             updated_at: T0,
         };
-        let role = RoleBinding { role: Role::Organization(OrganizationRole::Member), entity_id: *org.as_uuid() };
+        let role = RoleBinding {
+            role: Role::Organization(OrganizationRole::Member),
+            entity_id: *org.as_uuid(),
+        };
         store.create_user(&u, "h", org, &[role]).await.unwrap();
         u.id
     }
@@ -410,13 +415,38 @@ mod sessions {
             let (org, _, _) = seed(store.as_ref()).await;
             let s = session(user(store.as_ref(), org).await, org);
             store.create_session(&s, Some("cookie-hash")).await.unwrap();
-            assert_eq!(store.session_by_cookie("cookie-hash").await.unwrap().unwrap().id, s.id);
+            assert_eq!(
+                store
+                    .session_by_cookie("cookie-hash")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                s.id
+            );
             store.insert_refresh_token("r1", s.id, T0).await.unwrap();
             let later = T0 + Duration::hours(1);
-            assert_eq!(store.rotate_refresh_token("r1", "r2", later).await.unwrap(), Redemption::Fresh(s.id));
-            assert_eq!(store.rotate_refresh_token("r1", "r3", later).await.unwrap(), Redemption::Reused(s.id));
-            assert_eq!(store.rotate_refresh_token("zz", "r4", later).await.unwrap(), Redemption::Unknown);
-            assert_eq!(store.session(s.id).await.unwrap().unwrap().last_refreshed_at, Some(later));
+            assert_eq!(
+                store.rotate_refresh_token("r1", "r2", later).await.unwrap(),
+                Redemption::Fresh(s.id)
+            );
+            assert_eq!(
+                store.rotate_refresh_token("r1", "r3", later).await.unwrap(),
+                Redemption::Reused(s.id)
+            );
+            assert_eq!(
+                store.rotate_refresh_token("zz", "r4", later).await.unwrap(),
+                Redemption::Unknown
+            );
+            assert_eq!(
+                store
+                    .session(s.id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .last_refreshed_at,
+                Some(later)
+            );
             assert_eq!(store.live_sessions(T0).await.unwrap().len(), 1);
             assert!(store.end_session(s.id, later).await.unwrap());
             assert!(!store.end_session(s.id, later).await.unwrap());
@@ -442,12 +472,24 @@ mod sessions {
                 session_id: None,
             };
             store.insert_code(&c).await.unwrap();
-            assert_eq!(store.redeem_code("c1", T0).await.unwrap(), Redemption::Fresh(c.clone()));
+            assert_eq!(
+                store.redeem_code("c1", T0).await.unwrap(),
+                Redemption::Fresh(c.clone())
+            );
             let sid = SessionId::new();
             store.set_code_session("c1", sid).await.unwrap();
             let again = store.redeem_code("c1", T0).await.unwrap();
-            assert_eq!(again, Redemption::Reused(AuthorizationCode { session_id: Some(sid), ..c }));
-            assert_eq!(store.redeem_code("c2", T0).await.unwrap(), Redemption::Unknown);
+            assert_eq!(
+                again,
+                Redemption::Reused(AuthorizationCode {
+                    session_id: Some(sid),
+                    ..c
+                })
+            );
+            assert_eq!(
+                store.redeem_code("c2", T0).await.unwrap(),
+                Redemption::Unknown
+            );
         }
     }
 
@@ -469,19 +511,53 @@ mod sessions {
                 signed_in_at: None,
             };
             store.insert_device_grant(&g).await.unwrap();
-            assert!(!store.redeem_device_grant("d1").await.unwrap(), "not approved yet");
+            assert!(
+                !store.redeem_device_grant("d1").await.unwrap(),
+                "not approved yet"
+            );
             store.record_device_poll("d1", T0, 10).await.unwrap();
-            assert!(store.decide_device_grant("BCDF-GHJK", Some((u, Some(org), T0)), T0).await.unwrap());
-            assert!(!store.decide_device_grant("BCDF-GHJK", None, T0).await.unwrap(), "decided once");
+            assert!(
+                store
+                    .decide_device_grant("BCDF-GHJK", Some((u, Some(org), T0)), T0)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .decide_device_grant("BCDF-GHJK", None, T0)
+                    .await
+                    .unwrap(),
+                "decided once"
+            );
             let got = store.device_grant("d1").await.unwrap().unwrap();
-            assert_eq!((got.status, got.user_id, got.interval_seconds), (DeviceStatus::Approved, Some(u), 10));
+            assert_eq!(
+                (got.status, got.user_id, got.interval_seconds),
+                (DeviceStatus::Approved, Some(u), 10)
+            );
             assert!(store.redeem_device_grant("d1").await.unwrap());
             assert!(!store.redeem_device_grant("d1").await.unwrap());
             // Expired grants are not decided.
-            let late = DeviceGrant { hash: "d2".into(), user_code: "BCDF-GHJL".into(), ..g };
+            let late = DeviceGrant {
+                hash: "d2".into(),
+                user_code: "BCDF-GHJL".into(),
+                ..g
+            };
             store.insert_device_grant(&late).await.unwrap();
-            assert!(!store.decide_device_grant("BCDF-GHJL", None, T0 + Duration::minutes(11)).await.unwrap());
-            assert_eq!(store.device_grant_by_user_code("BCDF-GHJL").await.unwrap().unwrap().status, DeviceStatus::Pending);
+            assert!(
+                !store
+                    .decide_device_grant("BCDF-GHJL", None, T0 + Duration::minutes(11))
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                store
+                    .device_grant_by_user_code("BCDF-GHJL")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                DeviceStatus::Pending
+            );
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body as text (HTML pages).
+    pub text: String,
 }
 
 impl Answer {
@@ -194,11 +196,90 @@ impl TestApp {
             .await
             .expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         Answer {
             status,
             headers,
             body,
+            text,
         }
+    }
+
+    /// A form post (`application/x-www-form-urlencoded`) with extra headers.
+    pub async fn form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let body = serde_urlencoded::to_string(fields).expect("form");
+        self.send(builder.body(Body::from(body)).expect("request"))
+            .await
+    }
+
+    /// A GET with extra headers (a cookie, say).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut builder = Request::builder().method(Method::GET).uri(path);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        self.send(builder.body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// Signs in with a browser form; answers the `Cookie` header value to send after.
+    pub async fn browser_sign_in(&self, email: &str, password: &str) -> String {
+        let a = self
+            .form("/login", &[("email", email), ("password", password)], &[])
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "sign-in failed: {}", a.text);
+        let set = a.header("set-cookie").expect("a sign-in cookie");
+        set.split(';').next().expect("cookie pair").to_owned()
+    }
+
+    /// A full authorization-code + PKCE sign-in as `client_id` with `redirect_uri`;
+    /// answers the token response.
+    pub async fn oauth_sign_in(&self, cookie: &str, client_id: &str, redirect_uri: &str) -> Value {
+        let verifier = "v".repeat(20) + &uuid::Uuid::now_v7().simple().to_string();
+        let challenge = pkce_challenge(&verifier);
+        let query = serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("state", "xyz"),
+        ])
+        .expect("query");
+        let a = self
+            .get_with(&format!("/authorize?{query}"), &[("cookie", cookie)])
+            .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+        let location = a.header("location").expect("redirect").to_owned();
+        let code = query_param(&location, "code").expect("code in redirect");
+        assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
+        let t = self
+            .form(
+                "/oauth/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", redirect_uri),
+                    ("client_id", client_id),
+                    ("code_verifier", &verifier),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(t.status, StatusCode::OK, "{t:?}");
+        t.body
     }
 
     /// Creates a token as the owner; answers the whole ApiToken (with `token`).
@@ -220,8 +301,26 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let router = tessera_server::router(self.state.clone());
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let app = router.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, app).await;
         });
         addr
     }
+}
+
+/// The S256 PKCE challenge of `verifier`.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(tessera_core::secret::sha256(verifier.as_bytes()))
+}
+
+/// The value of `name` in the query of `url`.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }

@@ -1,5 +1,6 @@
 //! The `/v1` management API.
 
+pub mod me;
 pub mod organizations;
 pub mod tokens;
 pub mod users;

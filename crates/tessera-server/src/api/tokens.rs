@@ -504,6 +504,15 @@ pub async fn rotate_token(
     let org = caller_org(&caller, &org)?;
     let req = body.map(|Json(b)| b).unwrap_or_default();
     let grace = GracePeriod::seconds(req.grace_period_seconds)?;
+    if let Ok(sid) = id.parse::<tessera_core::ids::SessionId>()
+        && state.store.session(sid).await?.is_some()
+    {
+        return Err(ApiError::BadRequest(
+            "session tokens cannot be rotated: refresh them with the refresh token at /oauth/token, \
+             or sign in again"
+                .into(),
+        ));
+    }
     let token = managed_token(&state, &caller, org, &id).await?;
     let now = now_seconds(&state);
     let expiry = ExpiryPeriod::days(token.expiry_period_in_days.map(i64::from))?;

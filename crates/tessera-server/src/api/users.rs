@@ -18,7 +18,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn user_wire(u: &User, roles: &[RoleBinding], password: Option<String>) -> wire::User {
+pub(crate) fn user_wire(u: &User, roles: &[RoleBinding], password: Option<String>) -> wire::User {
     let mut out = wire::User {
         id: u.id.to_string(),
         email: u.email.clone(),

@@ -40,11 +40,21 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
 #[utoipa::path(get, path = "/authorize", tag = "oauth", params(AuthorizeQuery),
     responses((status = 303, description = "To the client's redirect_uri with code and state, or to /login"),
         (status = 400, description = "Unknown client or redirect URI: an error page")))]
-pub async fn authorize(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn authorize(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let q: AuthorizeQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
         .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
-    let bad = |text: &str| Ok(message(StatusCode::BAD_REQUEST, "Sign-in request refused", text, false));
+    let bad = |text: &str| {
+        Ok(message(
+            StatusCode::BAD_REQUEST,
+            "Sign-in request refused",
+            text,
+            false,
+        ))
+    };
 
     // Until the client and its redirect URI are known, errors are shown here.
     let Some(client_id) = q.client_id.as_deref() else {
@@ -73,17 +83,35 @@ pub async fn authorize(State(state): State<AppState>, request: Request) -> Resul
     if q.response_type.as_deref() != Some("code") {
         return back("unsupported_response_type", "response_type must be code");
     }
-    match (q.code_challenge.as_deref(), q.code_challenge_method.as_deref()) {
+    match (
+        q.code_challenge.as_deref(),
+        q.code_challenge_method.as_deref(),
+    ) {
         (Some(c), Some("S256")) if valid_code_challenge(c) => {}
         (_, Some(m)) if m != "S256" => {
-            return back("invalid_request", "code_challenge_method must be S256 (plain is not accepted)");
+            return back(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not accepted)",
+            );
         }
-        _ => return back("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256"),
+        _ => {
+            return back(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            );
+        }
     }
 
     let Some((browser, _)) = signed_in(&state, &parts.headers).await? else {
-        let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/authorize");
-        let login = format!("/login?{}", serde_urlencoded::to_string([("return_to", here)]).unwrap_or_default());
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/authorize");
+        let login = format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("return_to", here)]).unwrap_or_default()
+        );
         return Ok(Redirect::to(&login).into_response());
     };
     let now = crate::api::now_seconds(&state);

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use tessera_core::secret::constant_time_eq;
-use tessera_core::session::{DeviceGrant, DeviceStatus, new_secret, new_user_code, normalize_user_code, secret_hash};
+use tessera_core::session::{
+    DeviceGrant, DeviceStatus, new_secret, new_user_code, normalize_user_code, secret_hash,
+};
 use time::Duration;
 
 use super::error::OAuthError;
@@ -42,7 +44,10 @@ pub struct DeviceCodeResponse {
 #[utoipa::path(post, path = "/oauth/device/code", tag = "oauth",
     request_body(content = DeviceCodeRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = DeviceCodeResponse), (status = 401, description = "invalid_client")))]
-pub async fn device_code(State(state): State<AppState>, Form(req): Form<DeviceCodeRequest>) -> Result<Json<DeviceCodeResponse>, OAuthError> {
+pub async fn device_code(
+    State(state): State<AppState>,
+    Form(req): Form<DeviceCodeRequest>,
+) -> Result<Json<DeviceCodeResponse>, OAuthError> {
     let client = client(&state, &req.client_id).await?;
     let now = crate::api::now_seconds(&state);
     let device_code = new_secret("tsd_");
@@ -77,7 +82,10 @@ pub async fn device_code(State(state): State<AppState>, Form(req): Form<DeviceCo
             Err(e) => return Err(e.into()),
         }
     }
-    Err(OAuthError::new(super::error::ErrorCode::ServerError, "could not allocate a user code"))
+    Err(OAuthError::new(
+        super::error::ErrorCode::ServerError,
+        "could not allocate a user code",
+    ))
 }
 
 #[derive(Template)]
@@ -95,17 +103,45 @@ pub struct DeviceQuery {
 }
 
 /// `GET /device`: the code form, for a signed-in person.
-pub async fn device_page(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn device_page(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let q: DeviceQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or(DeviceQuery { user_code: None });
+    let q: DeviceQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+        .unwrap_or(DeviceQuery { user_code: None });
     let Some((session, secret)) = signed_in(&state, &parts.headers).await? else {
-        let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/device");
-        let login = format!("/login?{}", serde_urlencoded::to_string([("return_to", here)]).unwrap_or_default());
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/device");
+        let login = format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("return_to", here)]).unwrap_or_default()
+        );
         return Ok(Redirect::to(&login).into_response());
     };
-    let email = state.store.user(session.user_id).await?.map(|u| u.email).unwrap_or_default();
-    let user_code = q.user_code.as_deref().and_then(normalize_user_code).unwrap_or_default();
-    render(StatusCode::OK, &DevicePage { email: &email, csrf: &csrf_token(&secret), user_code: &user_code, error: None })
+    let email = state
+        .store
+        .user(session.user_id)
+        .await?
+        .map(|u| u.email)
+        .unwrap_or_default();
+    let user_code = q
+        .user_code
+        .as_deref()
+        .and_then(normalize_user_code)
+        .unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &DevicePage {
+            email: &email,
+            csrf: &csrf_token(&secret),
+            user_code: &user_code,
+            error: None,
+        },
+    )
 }
 
 fn render<T: Template>(status: StatusCode, t: &T) -> Result<Response, ApiError> {
@@ -123,47 +159,102 @@ pub struct DeviceDecision {
 
 /// `POST /device`: approve or deny a code. CSRF-protected: the form's token is bound to
 /// the sign-in cookie, and the request must come from our own page.
-pub async fn device_decide(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn device_decide(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let Some((session, secret)) = signed_in(&state, &parts.headers).await? else {
-        return Ok(message(StatusCode::UNAUTHORIZED, "Signed out", "Sign in again, then enter the code.", false));
+        return Ok(message(
+            StatusCode::UNAUTHORIZED,
+            "Signed out",
+            "Sign in again, then enter the code.",
+            false,
+        ));
     };
     let bytes = axum::body::to_bytes(body, 16 * 1024)
         .await
         .map_err(|_| ApiError::BadRequest("the form is too large".into()))?;
     let Ok(form) = serde_urlencoded::from_bytes::<DeviceDecision>(&bytes) else {
-        return Ok(message(StatusCode::BAD_REQUEST, "Connect a device", "The form was incomplete.", true));
+        return Ok(message(
+            StatusCode::BAD_REQUEST,
+            "Connect a device",
+            "The form was incomplete.",
+            true,
+        ));
     };
     let expected = csrf_token(&secret);
     let csrf_ok = constant_time_eq(form.csrf.as_bytes(), expected.as_bytes());
     if !same_origin(&parts.headers) || !csrf_ok {
         tracing::warn!(user_id = %session.user_id, "device decision refused: cross-site request");
-        return Ok(message(StatusCode::FORBIDDEN, "Refused", "This request did not come from Tessera's own page.", true));
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This request did not come from Tessera's own page.",
+            true,
+        ));
     }
-    let email = state.store.user(session.user_id).await?.map(|u| u.email).unwrap_or_default();
+    let email = state
+        .store
+        .user(session.user_id)
+        .await?
+        .map(|u| u.email)
+        .unwrap_or_default();
     let Some(code) = normalize_user_code(&form.user_code) else {
         return render(
             StatusCode::BAD_REQUEST,
-            &DevicePage { email: &email, csrf: &expected, user_code: "", error: Some("That is not a valid code: it looks like XXXX-XXXX.") },
+            &DevicePage {
+                email: &email,
+                csrf: &expected,
+                user_code: "",
+                error: Some("That is not a valid code: it looks like XXXX-XXXX."),
+            },
         );
     };
     let approve = match form.action.as_str() {
         "approve" => true,
         "deny" => false,
-        _ => return Err(ApiError::BadRequest("action must be approve or deny".into())),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "action must be approve or deny".into(),
+            ));
+        }
     };
     let now = crate::api::now_seconds(&state);
-    let approval = approve.then_some((session.user_id, session.organization_id, session.signed_in_at));
-    if !state.store.decide_device_grant(&code, approval, now).await? {
+    let approval = approve.then_some((
+        session.user_id,
+        session.organization_id,
+        session.signed_in_at,
+    ));
+    if !state
+        .store
+        .decide_device_grant(&code, approval, now)
+        .await?
+    {
         return render(
             StatusCode::BAD_REQUEST,
-            &DevicePage { email: &email, csrf: &expected, user_code: &code, error: Some("This code is unknown, expired or already used.") },
+            &DevicePage {
+                email: &email,
+                csrf: &expected,
+                user_code: &code,
+                error: Some("This code is unknown, expired or already used."),
+            },
         );
     }
     tracing::info!(user_id = %session.user_id, approved = approve, "device authorization decided");
     Ok(if approve {
-        message(StatusCode::OK, "Device connected", "You can close this page and return to your device.", true)
+        message(
+            StatusCode::OK,
+            "Device connected",
+            "You can close this page and return to your device.",
+            true,
+        )
     } else {
-        message(StatusCode::OK, "Request denied", "The device was not connected.", true)
+        message(
+            StatusCode::OK,
+            "Request denied",
+            "The device was not connected.",
+            true,
+        )
     })
 }

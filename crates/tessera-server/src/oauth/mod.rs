@@ -32,9 +32,19 @@ pub struct UserInfo {
 #[utoipa::path(get, path = "/userinfo", tag = "oauth",
     responses((status = 200, body = UserInfo), (status = 401, body = tessera_api::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn userinfo(State(state): State<AppState>, caller: Caller) -> Result<Json<UserInfo>, ApiError> {
-    let Identity::Session { user_id, organization_id, .. } = &caller.token.identity else {
-        return Err(ApiError::InvalidToken("userinfo needs a session token, not an API token".into()));
+pub async fn userinfo(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<UserInfo>, ApiError> {
+    let Identity::Session {
+        user_id,
+        organization_id,
+        ..
+    } = &caller.token.identity
+    else {
+        return Err(ApiError::InvalidToken(
+            "userinfo needs a session token, not an API token".into(),
+        ));
     };
     let user = state
         .store

@@ -26,17 +26,25 @@ pub struct RevocationRequest {
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = RevocationRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200), (status = 401, description = "invalid_client")))]
-pub async fn revoke(State(state): State<AppState>, Form(req): Form<RevocationRequest>) -> Result<Response, OAuthError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    Form(req): Form<RevocationRequest>,
+) -> Result<Response, OAuthError> {
     let client = client(&state, &req.client_id).await?;
     let session = if req.token.starts_with(REFRESH_PREFIX) {
-        state.store.refresh_token_session(&secret_hash(&req.token)).await?
+        state
+            .store
+            .refresh_token_session(&secret_hash(&req.token))
+            .await?
     } else {
         match crate::auth::inspect(&state, &req.token).await {
             Ok(v) => match v.identity {
                 Identity::Session { session_id, .. } => Some(session_id),
                 Identity::ApiToken { .. } => None,
             },
-            Err(crate::auth::AuthFailure::Unavailable(m)) => return Err(crate::error::ApiError::Unavailable(m).into()),
+            Err(crate::auth::AuthFailure::Unavailable(m)) => {
+                return Err(crate::error::ApiError::Unavailable(m).into());
+            }
             Err(crate::auth::AuthFailure::Rejected(_)) => None,
         }
     };

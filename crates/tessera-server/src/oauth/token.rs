@@ -36,7 +36,10 @@ pub enum TokenRequest {
         scope: Option<String>,
     },
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
-    DeviceCode { device_code: String, client_id: String },
+    DeviceCode {
+        device_code: String,
+        client_id: String,
+    },
 }
 
 impl TokenRequest {
@@ -51,15 +54,18 @@ impl TokenRequest {
     /// Parses the form: an unknown `grant_type` is `unsupported_grant_type`, anything
     /// else wrong is `invalid_request` naming the problem.
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
-        let fields: HashMap<String, String> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"))?;
+        let fields: HashMap<String, String> = serde_urlencoded::from_bytes(body).map_err(|_| {
+            OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
+        })?;
         match fields.get("grant_type").map(String::as_str) {
             None => return Err(OAuthError::invalid_request("grant_type is required")),
             Some("authorization_code" | "refresh_token" | DEVICE_CODE_GRANT) => {}
             Some(other) => {
                 return Err(OAuthError::new(
                     ErrorCode::UnsupportedGrantType,
-                    format!("grant_type {other:?} is not supported; use authorization_code, refresh_token or {DEVICE_CODE_GRANT}"),
+                    format!(
+                        "grant_type {other:?} is not supported; use authorization_code, refresh_token or {DEVICE_CODE_GRANT}"
+                    ),
                 ));
             }
         }
@@ -69,11 +75,12 @@ impl TokenRequest {
 
 /// The registered public client named by `client_id`.
 pub async fn client(state: &AppState, client_id: &str) -> Result<OAuthClient, OAuthError> {
-    state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, format!("unknown client_id {client_id:?}")))
+    state.store.client(client_id).await?.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::InvalidClient,
+            format!("unknown client_id {client_id:?}"),
+        )
+    })
 }
 
 /// Exchange a grant for tokens.
@@ -102,12 +109,26 @@ async fn exchange(state: &AppState, body: &[u8]) -> Result<TokenResponse, OAuthE
     let request = TokenRequest::parse(body)?;
     let client = client(state, request.client_id()).await?;
     match request {
-        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, .. } => {
-            grants::authorization_code::exchange(state, &client, &code, &redirect_uri, &code_verifier).await
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+            ..
+        } => {
+            grants::authorization_code::exchange(
+                state,
+                &client,
+                &code,
+                &redirect_uri,
+                &code_verifier,
+            )
+            .await
         }
         TokenRequest::RefreshToken { refresh_token, .. } => {
             grants::refresh_token::exchange(state, &client, &refresh_token).await
         }
-        TokenRequest::DeviceCode { device_code, .. } => grants::device_code::exchange(state, &client, &device_code).await,
+        TokenRequest::DeviceCode { device_code, .. } => {
+            grants::device_code::exchange(state, &client, &device_code).await
+        }
     }
 }

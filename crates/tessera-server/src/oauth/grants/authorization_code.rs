@@ -1,6 +1,8 @@
 //! `grant_type=authorization_code` with PKCE S256 (RFC 6749 §4.1.3, RFC 7636 §4.6).
 
-use tessera_core::session::{OAuthClient, Redemption, pkce_matches, secret_hash, valid_code_verifier};
+use tessera_core::session::{
+    OAuthClient, Redemption, pkce_matches, secret_hash, valid_code_verifier,
+};
 
 use crate::oauth::error::OAuthError;
 use crate::sessions::{self, Origin, TokenResponse};
@@ -23,25 +25,37 @@ pub async fn exchange(
                 sessions::end(state, sid).await?;
             }
             tracing::warn!(client_id = %client.id, "authorization code reused; its session was ended");
-            return Err(OAuthError::invalid_grant("the authorization code was already used; its session has been ended"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; its session has been ended",
+            ));
         }
         Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code")),
     };
     // The code is spent whatever follows: a failed redemption cannot be retried.
     if stored.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     if stored.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     if now >= stored.expires_at {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
     }
     if !valid_code_verifier(verifier) || !pkce_matches(verifier, &stored.code_challenge) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
     }
     if now >= stored.signed_in_at + state.lifetimes.absolute {
-        return Err(OAuthError::invalid_grant("the sign-in is too old; sign in again"));
+        return Err(OAuthError::invalid_grant(
+            "the sign-in is too old; sign in again",
+        ));
     }
     let session = sessions::start(
         state,

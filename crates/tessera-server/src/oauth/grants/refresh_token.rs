@@ -7,10 +7,18 @@ use crate::oauth::error::OAuthError;
 use crate::sessions::{self, REFRESH_PREFIX, TokenResponse};
 use crate::state::AppState;
 
-pub async fn exchange(state: &AppState, client: &OAuthClient, presented: &str) -> Result<TokenResponse, OAuthError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &OAuthClient,
+    presented: &str,
+) -> Result<TokenResponse, OAuthError> {
     let now = crate::api::now_seconds(state);
     let next = new_secret(REFRESH_PREFIX);
-    let sid = match state.store.rotate_refresh_token(&secret_hash(presented), &secret_hash(&next), now).await? {
+    let sid = match state
+        .store
+        .rotate_refresh_token(&secret_hash(presented), &secret_hash(&next), now)
+        .await?
+    {
         Redemption::Fresh(sid) => sid,
         Redemption::Reused(sid) => {
             sessions::end(state, sid).await?;
@@ -29,10 +37,14 @@ pub async fn exchange(state: &AppState, client: &OAuthClient, presented: &str) -
     if session.client_id != client.id {
         // Presented by the wrong client: treat it as stolen.
         sessions::end(state, sid).await?;
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if session.ended_at.is_some() {
-        return Err(OAuthError::invalid_grant("the session has ended (signed out): sign in again"));
+        return Err(OAuthError::invalid_grant(
+            "the session has ended (signed out): sign in again",
+        ));
     }
     if now >= session.absolute_expiry {
         return Err(OAuthError::invalid_grant(format!(
