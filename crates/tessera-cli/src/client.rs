@@ -28,23 +28,54 @@ pub struct Client {
     token: Option<String>,
 }
 
+/// The HTTP client every command uses.
+pub fn http() -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+/// The server's base URL: the flag or `TESSERA_URL`, else the one `tessera login` used,
+/// else the local default.
+pub fn base_url(args: &ClientArgs) -> Result<String, ClientError> {
+    let url = match &args.url {
+        Some(u) => u.clone(),
+        None => crate::login::load()?.map_or_else(|| DEFAULT_URL.to_owned(), |c| c.url),
+    };
+    let url = url.trim_end_matches('/').to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ClientError::Usage(format!(
+            "the server URL {url:?} must start with http:// or https://"
+        )));
+    }
+    Ok(url)
+}
+
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
 impl Client {
-    pub fn new(args: &ClientArgs) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")))
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        Ok(Self {
-            http,
-            base: args.url.trim_end_matches('/').to_owned(),
-            token: args.api_token.clone(),
-        })
+    /// Credentials: `--token`/`TESSERA_API_TOKEN` win; else the session of `tessera login`
+    /// for the same server, refreshed when near expiry.
+    pub async fn new(args: &ClientArgs) -> Result<Self, ClientError> {
+        let http = http()?;
+        let base = base_url(args)?;
+        let token = match &args.api_token {
+            Some(t) => Some(t.clone()),
+            None => match crate::login::load()? {
+                Some(creds) if creds.url == base => Some(crate::login::access_token(&http, creds).await?),
+                _ => None,
+            },
+        };
+        Ok(Self { http, base, token })
     }
 
     fn require_token(&self) -> Result<&str, ClientError> {
         self.token.as_deref().ok_or_else(|| {
-            ClientError::Usage("no credentials: set TESSERA_API_TOKEN (or pass --token)".into())
+            ClientError::Usage(
+                "no credentials: run `tessera login`, or set TESSERA_API_TOKEN (or pass --token)".into(),
+            )
         })
     }
 

@@ -271,7 +271,7 @@ pub enum UserCommand {
 pub async fn organization(cmd: OrganizationCommand) -> Result<()> {
     match cmd {
         OrganizationCommand::List { client } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let orgs: wire::ListOf<wire::Organization> = c.get("/v1/organizations").await?;
             output::list(
                 client.output,
@@ -281,7 +281,7 @@ pub async fn organization(cmd: OrganizationCommand) -> Result<()> {
             );
         }
         OrganizationCommand::Create { name, client } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let org: wire::Organization = c
                 .post("/v1/organizations", &json!({ "name": name }))
                 .await?;
@@ -307,7 +307,7 @@ pub async fn organization(cmd: OrganizationCommand) -> Result<()> {
 pub async fn workspace(cmd: WorkspaceCommand) -> Result<()> {
     match cmd {
         WorkspaceCommand::List { client } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let org = c.organization(client.organization_id.as_deref()).await?;
             let list: wire::ListOf<wire::Workspace> = c
                 .get(&format!("/v1/organizations/{org}/workspaces"))
@@ -324,7 +324,7 @@ pub async fn workspace(cmd: WorkspaceCommand) -> Result<()> {
             description,
             client,
         } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let org = c.organization(client.organization_id.as_deref()).await?;
             let w: wire::Workspace = c
                 .post(
@@ -371,7 +371,7 @@ pub async fn deployment(cmd: DeploymentCommand) -> Result<()> {
             workspace_id,
             client,
         } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let org = c.organization(client.organization_id.as_deref()).await?;
             let filter = workspace_id
                 .map(|w| format!("?workspaceId={w}"))
@@ -392,7 +392,7 @@ pub async fn deployment(cmd: DeploymentCommand) -> Result<()> {
             description,
             client,
         } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let org = c.organization(client.organization_id.as_deref()).await?;
             let d: wire::Deployment = c
                 .post(
@@ -443,7 +443,7 @@ pub async fn deployment(cmd: DeploymentCommand) -> Result<()> {
 pub async fn user(cmd: UserCommand) -> Result<()> {
     match cmd {
         UserCommand::List { client } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let org = c.organization(client.organization_id.as_deref()).await?;
             let list: wire::ListOf<wire::User> =
                 c.get(&format!("/v1/organizations/{org}/users")).await?;
@@ -468,7 +468,7 @@ pub async fn user(cmd: UserCommand) -> Result<()> {
             role,
             client,
         } => {
-            let c = Client::new(&client)?;
+            let c = Client::new(&client).await?;
             let org = c.organization(client.organization_id.as_deref()).await?;
             let u: wire::User = c
                 .post(
@@ -529,7 +529,7 @@ fn print_token(format: Output, t: &wire::ApiToken) {
 }
 
 async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<()> {
-    let c = Client::new(client)?;
+    let c = Client::new(client).await?;
     let org = c.organization(client.organization_id.as_deref()).await?;
     let base = format!("/v1/organizations/{org}/tokens");
     match cmd {
@@ -641,7 +641,7 @@ async fn add_role(
     entity_id: &str,
     role: &str,
 ) -> Result<()> {
-    let c = Client::new(client)?;
+    let c = Client::new(client).await?;
     let org = c.organization(client.organization_id.as_deref()).await?;
     let path = format!("/v1/organizations/{org}/tokens/{token_id}");
     let t: wire::ApiToken = c.get(&path).await?;
@@ -660,7 +660,7 @@ async fn add_role(
 }
 
 pub async fn verify(client: &ClientArgs, token: &str, audience: &str) -> Result<()> {
-    let c = Client::new(client)?;
+    let c = Client::new(client).await?;
     let (_, text) = c
         .send::<()>(
             Method::GET,
@@ -697,7 +697,7 @@ pub async fn verify(client: &ClientArgs, token: &str, audience: &str) -> Result<
         api_token: Some(token.trim().to_owned()),
         ..client.clone()
     };
-    let live = match Client::new(&probe)?
+    let live = match Client::new(&probe).await?
         .send::<()>(Method::GET, "/v1/authz", None, true)
         .await
     {
@@ -716,6 +716,63 @@ pub async fn verify(client: &ClientArgs, token: &str, audience: &str) -> Result<
             );
             println!("Status: {live}\n");
             output::json(&verified.claims);
+        }
+    }
+    Ok(())
+}
+
+pub async fn login(client: &ClientArgs, device: bool, open_browser: bool) -> Result<()> {
+    let http = crate::client::http()?;
+    let base = crate::client::base_url(client)?;
+    let creds = if device {
+        crate::login::login_device(&http, &base).await?
+    } else {
+        crate::login::login_browser(&http, &base, open_browser).await?
+    };
+    let probe = ClientArgs {
+        url: Some(creds.url.clone()),
+        api_token: Some(creds.access_token),
+        ..client.clone()
+    };
+    let info: serde_json::Value = Client::new(&probe).await?.get("/userinfo").await?;
+    println!(
+        "Signed in to {} as {}.",
+        creds.url,
+        info["email"].as_str().unwrap_or("?")
+    );
+    if std::env::var_os("TESSERA_API_TOKEN").is_some() {
+        eprintln!("Note: TESSERA_API_TOKEN is set and wins over this login until you unset it.");
+    }
+    Ok(())
+}
+
+pub async fn logout() -> Result<()> {
+    let http = crate::client::http()?;
+    if crate::login::logout(&http).await? {
+        println!("Signed out.");
+    } else {
+        println!("Not signed in.");
+    }
+    Ok(())
+}
+
+pub async fn whoami(client: &ClientArgs) -> Result<()> {
+    let c = Client::new(client).await?;
+    let info: std::result::Result<serde_json::Value, _> = c.get("/userinfo").await;
+    match info {
+        Ok(u) => {
+            let fields = [
+                ("USER", u["email"].as_str().unwrap_or_default().to_owned()),
+                ("ID", u["sub"].as_str().unwrap_or_default().to_owned()),
+                ("ORGANIZATION", u["org_id"].as_str().unwrap_or_default().to_owned()),
+            ];
+            print_one(client.output, &u, &fields);
+        }
+        Err(_) => {
+            let orgs: wire::ListOf<wire::Organization> = c.get("/v1/organizations").await?;
+            let org = orgs.items.first().map(|o| o.id.clone()).unwrap_or_default();
+            let v = json!({"kind": "API token", "organization": org});
+            print_one(client.output, &v, &[("KIND", "API token".into()), ("ORGANIZATION", org.clone())]);
         }
     }
     Ok(())

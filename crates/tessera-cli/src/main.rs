@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod login;
 mod output;
 
 use std::path::PathBuf;
@@ -23,14 +24,9 @@ struct Cli {
 /// Where the server is and how to talk to it.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
-    /// Tessera's base URL.
-    #[arg(
-        long,
-        env = "TESSERA_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub url: String,
+    /// Tessera's base URL [default: the one of `tessera login`, else http://127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_URL", global = true)]
+    pub url: Option<String>,
     /// An API token to authenticate with.
     #[arg(
         long = "token",
@@ -72,6 +68,24 @@ enum Command {
     /// Users of the organization.
     #[command(subcommand)]
     User(commands::UserCommand),
+    /// Sign in as a person: a browser with a loopback redirect, or --device.
+    Login {
+        /// Use the device grant: approve a code from any browser.
+        #[arg(long)]
+        device: bool,
+        /// Print the sign-in address without trying to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// End the stored session on the server, then forget it.
+    Logout,
+    /// Who the current credentials are.
+    Whoami {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Check a token against the server's published keys and print its claims.
     Verify {
         /// The token value.
@@ -174,6 +188,13 @@ async fn main() -> ExitCode {
             audience,
             client,
         } => commands::verify(&client, &token, &audience).await,
+        Command::Login {
+            device,
+            no_browser,
+            client,
+        } => commands::login(&client, device, !no_browser).await,
+        Command::Logout => commands::logout().await,
+        Command::Whoami { client } => commands::whoami(&client).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
