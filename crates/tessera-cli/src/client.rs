@@ -64,7 +64,9 @@ impl Client {
         let token = match &args.api_token {
             Some(t) => Some(t.clone()),
             None => match crate::login::load()? {
-                Some(creds) if creds.url == base => Some(crate::login::access_token(&http, creds).await?),
+                Some(creds) if creds.url == base => {
+                    Some(crate::login::access_token(&http, creds).await?)
+                }
                 _ => None,
             },
         };
@@ -74,7 +76,8 @@ impl Client {
     fn require_token(&self) -> Result<&str, ClientError> {
         self.token.as_deref().ok_or_else(|| {
             ClientError::Usage(
-                "no credentials: run `tessera login`, or set TESSERA_API_TOKEN (or pass --token)".into(),
+                "no credentials: run `tessera login`, or set TESSERA_API_TOKEN (or pass --token)"
+                    .into(),
             )
         })
     }

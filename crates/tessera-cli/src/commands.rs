@@ -697,7 +697,8 @@ pub async fn verify(client: &ClientArgs, token: &str, audience: &str) -> Result<
         api_token: Some(token.trim().to_owned()),
         ..client.clone()
     };
-    let live = match Client::new(&probe).await?
+    let live = match Client::new(&probe)
+        .await?
         .send::<()>(Method::GET, "/v1/authz", None, true)
         .await
     {
@@ -764,7 +765,10 @@ pub async fn whoami(client: &ClientArgs) -> Result<()> {
             let fields = [
                 ("USER", u["email"].as_str().unwrap_or_default().to_owned()),
                 ("ID", u["sub"].as_str().unwrap_or_default().to_owned()),
-                ("ORGANIZATION", u["org_id"].as_str().unwrap_or_default().to_owned()),
+                (
+                    "ORGANIZATION",
+                    u["org_id"].as_str().unwrap_or_default().to_owned(),
+                ),
             ];
             print_one(client.output, &u, &fields);
         }
@@ -772,7 +776,11 @@ pub async fn whoami(client: &ClientArgs) -> Result<()> {
             let orgs: wire::ListOf<wire::Organization> = c.get("/v1/organizations").await?;
             let org = orgs.items.first().map(|o| o.id.clone()).unwrap_or_default();
             let v = json!({"kind": "API token", "organization": org});
-            print_one(client.output, &v, &[("KIND", "API token".into()), ("ORGANIZATION", org.clone())]);
+            print_one(
+                client.output,
+                &v,
+                &[("KIND", "API token".into()), ("ORGANIZATION", org.clone())],
+            );
         }
     }
     Ok(())

@@ -49,7 +49,9 @@ pub fn credentials_path() -> Result<PathBuf, ClientError> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .ok_or_else(|| ClientError::Usage("set HOME or XDG_CONFIG_HOME to store credentials".into()))?;
+        .ok_or_else(|| {
+            ClientError::Usage("set HOME or XDG_CONFIG_HOME to store credentials".into())
+        })?;
     Ok(base.join("tessera").join("credentials.json"))
 }
 
@@ -59,7 +61,12 @@ pub fn load() -> Result<Option<Credentials>, ClientError> {
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ClientError::Usage(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(ClientError::Usage(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
     };
     #[cfg(unix)]
     {
@@ -73,17 +80,19 @@ pub fn load() -> Result<Option<Credentials>, ClientError> {
         }
     }
     let _ = meta;
-    let text = std::fs::read(&path).map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_slice(&text)
-        .map(Some)
-        .map_err(|_| ClientError::Usage(format!("{} is damaged: run tessera login", path.display())))
+    let text = std::fs::read(&path)
+        .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_slice(&text).map(Some).map_err(|_| {
+        ClientError::Usage(format!("{} is damaged: run tessera login", path.display()))
+    })
 }
 
 /// Writes credentials atomically: directory 0700, file 0600, then rename.
 pub fn save(creds: &Credentials) -> Result<(), ClientError> {
     let path = credentials_path()?;
     let dir = path.parent().expect("a file in a directory");
-    let io = |e: std::io::Error| ClientError::Usage(format!("cannot write {}: {e}", path.display()));
+    let io =
+        |e: std::io::Error| ClientError::Usage(format!("cannot write {}: {e}", path.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     #[cfg(unix)]
     {
@@ -96,7 +105,11 @@ pub fn save(creds: &Credentials) -> Result<(), ClientError> {
             .mode(0o600)
             .open(&tmp)
             .map_err(io)?;
-        std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(creds).unwrap_or_default()).map_err(io)?;
+        std::io::Write::write_all(
+            &mut f,
+            &serde_json::to_vec_pretty(creds).unwrap_or_default(),
+        )
+        .map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
     }
@@ -110,23 +123,40 @@ pub fn remove() -> Result<bool, ClientError> {
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(ClientError::Usage(format!("cannot remove {}: {e}", path.display()))),
+        Err(e) => Err(ClientError::Usage(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
     }
 }
 
-async fn token_request(http: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> Result<Result<TokenAnswer, OAuthErrorBody>, ClientError> {
+async fn token_request(
+    http: &reqwest::Client,
+    base: &str,
+    form: &[(&str, &str)],
+) -> Result<Result<TokenAnswer, OAuthErrorBody>, ClientError> {
     let resp = http
         .post(format!("{base}/oauth/token"))
         .form(form)
         .send()
         .await
-        .map_err(|source| ClientError::Connect { url: base.to_owned(), source })?;
+        .map_err(|source| ClientError::Connect {
+            url: base.to_owned(),
+            source,
+        })?;
     let ok = resp.status().is_success();
-    let text = resp.text().await.map_err(|e| ClientError::Decode(e.to_string()))?;
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| ClientError::Decode(e.to_string()))?;
     if ok {
-        serde_json::from_str(&text).map(Ok).map_err(|e| ClientError::Decode(e.to_string()))
+        serde_json::from_str(&text)
+            .map(Ok)
+            .map_err(|e| ClientError::Decode(e.to_string()))
     } else {
-        serde_json::from_str(&text).map(Err).map_err(|_| ClientError::Decode(text.chars().take(200).collect()))
+        serde_json::from_str(&text)
+            .map(Err)
+            .map_err(|_| ClientError::Decode(text.chars().take(200).collect()))
     }
 }
 
@@ -142,23 +172,36 @@ fn store(base: &str, t: TokenAnswer) -> Result<Credentials, ClientError> {
 }
 
 /// A live access token from stored credentials, refreshed when near expiry.
-pub async fn access_token(http: &reqwest::Client, creds: Credentials) -> Result<String, ClientError> {
+pub async fn access_token(
+    http: &reqwest::Client,
+    creds: Credentials,
+) -> Result<String, ClientError> {
     if creds.expires_at - now() > REFRESH_MARGIN_SECONDS {
         return Ok(creds.access_token);
     }
     let answer = token_request(
         http,
         &creds.url,
-        &[("grant_type", "refresh_token"), ("refresh_token", &creds.refresh_token), ("client_id", CLIENT_ID)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &creds.refresh_token),
+            ("client_id", CLIENT_ID),
+        ],
     )
     .await?;
     match answer {
         Ok(t) => Ok(store(&creds.url, t)?.access_token),
         Err(e) if e.error == "invalid_grant" => {
             remove()?;
-            Err(ClientError::Usage(format!("session expired, run tessera login ({})", e.error_description)))
+            Err(ClientError::Usage(format!(
+                "session expired, run tessera login ({})",
+                e.error_description
+            )))
         }
-        Err(e) => Err(ClientError::Usage(format!("could not refresh the session: {} {}", e.error, e.error_description))),
+        Err(e) => Err(ClientError::Usage(format!(
+            "could not refresh the session: {} {}",
+            e.error, e.error_description
+        ))),
     }
 }
 
@@ -169,14 +212,24 @@ fn random_url_safe(bytes: usize) -> String {
 }
 
 /// Browser sign-in with a loopback redirect (RFC 8252) and PKCE.
-pub async fn login_browser(http: &reqwest::Client, base: &str, open_browser: bool) -> Result<Credentials, ClientError> {
+pub async fn login_browser(
+    http: &reqwest::Client,
+    base: &str,
+    open_browser: bool,
+) -> Result<Credentials, ClientError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| ClientError::Usage(format!("cannot listen on 127.0.0.1: {e}")))?;
-    let port = listener.local_addr().map_err(|e| ClientError::Usage(e.to_string()))?.port();
+    let port = listener
+        .local_addr()
+        .map_err(|e| ClientError::Usage(e.to_string()))?
+        .port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let verifier = random_url_safe(32);
-    let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+    let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ));
     let state = random_url_safe(16);
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
@@ -216,31 +269,61 @@ pub async fn login_browser(http: &reqwest::Client, base: &str, open_browser: boo
         ],
     )
     .await?
-    .map_err(|e| ClientError::Usage(format!("sign-in failed: {} {}", e.error, e.error_description)))?;
+    .map_err(|e| {
+        ClientError::Usage(format!(
+            "sign-in failed: {} {}",
+            e.error, e.error_description
+        ))
+    })?;
     store(base, answer)
 }
 
 /// Serves the loopback redirect until it brings a code with our state.
-async fn wait_for_code(listener: &tokio::net::TcpListener, state: &str) -> Result<String, ClientError> {
+async fn wait_for_code(
+    listener: &tokio::net::TcpListener,
+    state: &str,
+) -> Result<String, ClientError> {
     loop {
-        let (mut stream, _) = listener.accept().await.map_err(|e| ClientError::Usage(e.to_string()))?;
+        let (mut stream, _) = listener
+            .accept()
+            .await
+            .map_err(|e| ClientError::Usage(e.to_string()))?;
         let mut buf = vec![0u8; 8192];
         let n = stream.read(&mut buf).await.unwrap_or(0);
         let request = String::from_utf8_lossy(&buf[..n]);
-        let target = request.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        let target = request
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
         let Some(query) = target.strip_prefix("/callback?") else {
-            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
             continue;
         };
         let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let (body, outcome) = match (get("state"), get("code"), get("error")) {
-            (Some(s), Some(code), _) if s == state => ("Signed in. You can close this tab and return to the terminal.", Ok(code)),
+            (Some(s), Some(code), _) if s == state => (
+                "Signed in. You can close this tab and return to the terminal.",
+                Ok(code),
+            ),
             (_, _, Some(error)) => (
                 "Sign-in failed. Return to the terminal.",
-                Err(ClientError::Usage(format!("sign-in failed: {error} {}", get("error_description").unwrap_or_default()))),
+                Err(ClientError::Usage(format!(
+                    "sign-in failed: {error} {}",
+                    get("error_description").unwrap_or_default()
+                ))),
             ),
-            _ => ("This sign-in answer does not match the request. Return to the terminal.", Err(ClientError::Usage("the redirect carried the wrong state".into()))),
+            _ => (
+                "This sign-in answer does not match the request. Return to the terminal.",
+                Err(ClientError::Usage(
+                    "the redirect carried the wrong state".into(),
+                )),
+            ),
         };
         let page = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\ncache-control: no-store\r\n\r\n{body}",
@@ -268,9 +351,16 @@ pub async fn login_device(http: &reqwest::Client, base: &str) -> Result<Credenti
         .form(&[("client_id", CLIENT_ID)])
         .send()
         .await
-        .map_err(|source| ClientError::Connect { url: base.to_owned(), source })?;
-    let text = resp.text().await.map_err(|e| ClientError::Decode(e.to_string()))?;
-    let start: DeviceStart = serde_json::from_str(&text).map_err(|_| ClientError::Decode(text.chars().take(200).collect()))?;
+        .map_err(|source| ClientError::Connect {
+            url: base.to_owned(),
+            source,
+        })?;
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| ClientError::Decode(e.to_string()))?;
+    let start: DeviceStart = serde_json::from_str(&text)
+        .map_err(|_| ClientError::Decode(text.chars().take(200).collect()))?;
     eprintln!(
         "To sign in, open {} and enter the code\n\n  {}\n\n(or open {})\nWaiting for approval...",
         start.verification_uri, start.user_code, start.verification_uri_complete
@@ -280,7 +370,9 @@ pub async fn login_device(http: &reqwest::Client, base: &str) -> Result<Credenti
     loop {
         tokio::time::sleep(Duration::from_secs(interval as u64)).await;
         if now() > deadline {
-            return Err(ClientError::Usage("the code expired before it was approved: run tessera login again".into()));
+            return Err(ClientError::Usage(
+                "the code expired before it was approved: run tessera login again".into(),
+            ));
         }
         let answer = token_request(
             http,
@@ -297,7 +389,10 @@ pub async fn login_device(http: &reqwest::Client, base: &str) -> Result<Credenti
             Err(e) if e.error == "authorization_pending" => {}
             Err(e) if e.error == "slow_down" => interval += 5,
             Err(e) => {
-                return Err(ClientError::Usage(format!("sign-in failed: {} {}", e.error, e.error_description)));
+                return Err(ClientError::Usage(format!(
+                    "sign-in failed: {} {}",
+                    e.error, e.error_description
+                )));
             }
         }
     }
@@ -310,12 +405,22 @@ pub async fn logout(http: &reqwest::Client) -> Result<bool, ClientError> {
     };
     let resp = http
         .post(format!("{}/oauth/revoke", creds.url))
-        .form(&[("token", creds.refresh_token.as_str()), ("client_id", CLIENT_ID), ("token_type_hint", "refresh_token")])
+        .form(&[
+            ("token", creds.refresh_token.as_str()),
+            ("client_id", CLIENT_ID),
+            ("token_type_hint", "refresh_token"),
+        ])
         .send()
         .await
-        .map_err(|source| ClientError::Connect { url: creds.url.clone(), source })?;
+        .map_err(|source| ClientError::Connect {
+            url: creds.url.clone(),
+            source,
+        })?;
     if !resp.status().is_success() {
-        return Err(ClientError::Usage(format!("the server refused to end the session (HTTP {})", resp.status())));
+        return Err(ClientError::Usage(format!(
+            "the server refused to end the session (HTTP {})",
+            resp.status()
+        )));
     }
     remove()
 }

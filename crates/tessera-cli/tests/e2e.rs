@@ -502,7 +502,12 @@ async fn bootstrap_then_serve_with_a_master_key() {
 
 /// Signs in with the browser form and answers the sign-in cookie.
 async fn browser_cookie(http: &reqwest::Client, url: &str, email: &str, password: &str) -> String {
-    let resp = http.post(format!("{url}/login")).form(&[("email", email), ("password", password)]).send().await.unwrap();
+    let resp = http
+        .post(format!("{url}/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let set = resp.headers().get("set-cookie").unwrap().to_str().unwrap();
     set.split(';').next().unwrap().to_owned()
@@ -532,7 +537,12 @@ fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
 }
 
 fn as_person(url: &str, config_home: &Path, args: &[&str]) -> Output {
-    clean_command().args(args).env("TESSERA_URL", url).env("XDG_CONFIG_HOME", config_home).output().unwrap()
+    clean_command()
+        .args(args)
+        .env("TESSERA_URL", url)
+        .env("XDG_CONFIG_HOME", config_home)
+        .output()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -543,30 +553,62 @@ async fn cli_device_login_then_api_then_logout() {
     let server = start(&["--dev", "--data-dir", data.to_str().unwrap()], &[]).await;
     let creds = credentials(&data);
     let url = server.url.clone();
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
 
     let mut login = login_command(&url, &home, &["--device"]);
     let lines = stderr_lines(&mut login);
     let user_code = loop {
-        let line = lines.recv_timeout(Duration::from_secs(30)).expect("a user code");
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a user code");
         let t = line.trim();
         if t.len() == 9 && t.as_bytes()[4] == b'-' {
             break t.to_owned();
         }
     };
     // Another HTTP client approves the code through /device.
-    let cookie = browser_cookie(&http, &url, creds["ownerEmail"].as_str().unwrap(), creds["ownerPassword"].as_str().unwrap()).await;
-    let page = http.get(format!("{url}/device")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let cookie = browser_cookie(
+        &http,
+        &url,
+        creds["ownerEmail"].as_str().unwrap(),
+        creds["ownerPassword"].as_str().unwrap(),
+    )
+    .await;
+    let page = http
+        .get(format!("{url}/device"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let approved = http
         .post(format!("{url}/device"))
         .header("cookie", &cookie)
-        .form(&[("user_code", user_code.as_str()), ("action", "approve"), ("csrf", csrf.as_str())])
+        .form(&[
+            ("user_code", user_code.as_str()),
+            ("action", "approve"),
+            ("csrf", csrf.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(approved.status(), 200);
-    let out = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap()).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap())
+        .await
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("Signed in"));
 
@@ -575,17 +617,32 @@ async fn cli_device_login_then_api_then_logout() {
     {
         use std::os::unix::fs::PermissionsExt as _;
         let file = home.join("tessera/credentials.json");
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(home.join("tessera")).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(home.join("tessera"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
     }
     assert!(ok(as_person(&url, &home, &["workspace", "list"])).contains("Dev Workspace"));
-    assert!(ok(as_person(&url, &home, &["whoami"])).contains(creds["ownerEmail"].as_str().unwrap()));
+    assert!(
+        ok(as_person(&url, &home, &["whoami"])).contains(creds["ownerEmail"].as_str().unwrap())
+    );
     let saved = std::fs::read(home.join("tessera/credentials.json")).unwrap();
 
     ok(as_person(&url, &home, &["logout"]));
     let after = as_person(&url, &home, &["workspace", "list"]);
     assert!(!after.status.success());
-    assert!(String::from_utf8_lossy(&after.stderr).contains("tessera login"), "{after:?}");
+    assert!(
+        String::from_utf8_lossy(&after.stderr).contains("tessera login"),
+        "{after:?}"
+    );
     // Even a copy of the old credentials is dead: the session ended on the server.
     std::fs::write(home.join("tessera/credentials.json"), &saved).unwrap();
     #[cfg(unix)]
@@ -594,12 +651,18 @@ async fn cli_device_login_then_api_then_logout() {
         let file = home.join("tessera/credentials.json");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let refused = as_person(&url, &home, &["workspace", "list"]);
-        assert!(String::from_utf8_lossy(&refused.stderr).contains("other users can read it"), "{refused:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("other users can read it"),
+            "{refused:?}"
+        );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let dead = as_person(&url, &home, &["workspace", "list"]);
     assert!(!dead.status.success());
-    assert!(String::from_utf8_lossy(&dead.stderr).contains("session has ended"), "{dead:?}");
+    assert!(
+        String::from_utf8_lossy(&dead.stderr).contains("session has ended"),
+        "{dead:?}"
+    );
     drop(server);
 }
 
@@ -611,25 +674,49 @@ async fn cli_browser_login_with_a_loopback_redirect() {
     let server = start(&["--dev", "--data-dir", data.to_str().unwrap()], &[]).await;
     let creds = credentials(&data);
     let url = server.url.clone();
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let cookie = browser_cookie(&http, &url, creds["ownerEmail"].as_str().unwrap(), creds["ownerPassword"].as_str().unwrap()).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = browser_cookie(
+        &http,
+        &url,
+        creds["ownerEmail"].as_str().unwrap(),
+        creds["ownerPassword"].as_str().unwrap(),
+    )
+    .await;
 
     let mut login = login_command(&url, &home, &["--no-browser"]);
     let lines = stderr_lines(&mut login);
     let authorize = loop {
-        let line = lines.recv_timeout(Duration::from_secs(30)).expect("an authorize URL");
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("an authorize URL");
         if let Some(i) = line.find("/authorize?") {
             break format!("{url}{}", &line[i..]);
         }
     };
     // The "browser": signed in, it follows the authorization to the loopback redirect.
-    let resp = http.get(&authorize).header("cookie", &cookie).send().await.unwrap();
+    let resp = http
+        .get(&authorize)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 303);
-    let callback = resp.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    let callback = resp
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
     let page = http.get(&callback).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let out = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap()).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap())
+        .await
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(ok(as_person(&url, &home, &["workspace", "list"])).contains("Dev Workspace"));
     // TESSERA_API_TOKEN wins over the stored login.
@@ -637,9 +724,15 @@ async fn cli_browser_login_with_a_loopback_redirect() {
         .args(["whoami", "--output", "json"])
         .env("TESSERA_URL", &url)
         .env("XDG_CONFIG_HOME", &home)
-        .env("TESSERA_API_TOKEN", creds["organizationToken"].as_str().unwrap())
+        .env(
+            "TESSERA_API_TOKEN",
+            creds["organizationToken"].as_str().unwrap(),
+        )
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&with_token.stdout).contains("API token"), "{with_token:?}");
+    assert!(
+        String::from_utf8_lossy(&with_token.stdout).contains("API token"),
+        "{with_token:?}"
+    );
     drop(server);
 }
