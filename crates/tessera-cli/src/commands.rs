@@ -44,7 +44,9 @@ fn server_config(args: ServeArgs) -> Result<Config> {
         config.audience = v;
     }
     if let Some(v) = args.master_key_file {
+        // A flag wins over the environment, TESSERA_MASTER_KEY included.
         config.master_key_file = Some(v);
+        config.master_key = None;
     }
     if let Some(v) = args.database_url {
         config.database_url = Some(v);
@@ -62,15 +64,23 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 }
 
 pub async fn bootstrap(args: ServeArgs, organization: &str, email: &str) -> Result<()> {
-    let config = server_config(args)?;
+    let mut config = server_config(args)?;
+    // Whatever a running server signs with stays its signing key.
+    config.keep_signing_key = true;
+    if config.issuer.is_none() {
+        eprintln!(
+            "Note: no --issuer given: the token names {}; it works only on a server with that issuer.",
+            config.issuer()
+        );
+    }
     let state = tessera_server::build_state(config, Arc::new(tessera_core::SystemClock)).await?;
     let boot = tessera_server::dev::bootstrap(&state, organization, email)
         .await
         .map_err(|e| format!("bootstrap failed: {e}"))?;
-    println!(
+    out!(
         "Organization {name} created ({id}).\n\n\
          Owner user     {email}\n\
-         Password       {password}   (shown once: sign in and change it)\n\
+         Password       {password}   (shown once)\n\
          Owner token    {token}\n\n\
          The token is an Organization Owner API token that never expires; it is shown once.\n\
          export TESSERA_API_TOKEN=<the token above>",
@@ -168,10 +178,12 @@ pub struct WorkspaceId {
 
 #[derive(Debug, Subcommand)]
 pub enum WorkspaceCommand {
+    /// List the workspaces you can see.
     List {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Create a workspace.
     Create {
         #[arg(long)]
         name: String,
@@ -212,6 +224,7 @@ pub struct DeploymentId {
 
 #[derive(Debug, Subcommand)]
 pub enum DeploymentCommand {
+    /// List the deployments you can see.
     List {
         /// Only this workspace's deployments.
         #[arg(long)]
@@ -219,6 +232,7 @@ pub enum DeploymentCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Create a deployment in a workspace.
     Create {
         #[arg(long)]
         workspace_id: String,
@@ -250,6 +264,7 @@ pub enum DeploymentTokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// List the users you can see.
     List {
         #[command(flatten)]
         client: ClientArgs,
@@ -495,7 +510,7 @@ fn print_one<T: serde::Serialize>(format: Output, value: &T, fields: &[(&str, St
         Output::Json => output::json(value),
         Output::Table => {
             for (k, v) in fields {
-                println!("{k:<12} {v}");
+                out!("{k:<12} {v}");
             }
         }
     }
@@ -524,14 +539,57 @@ fn print_token(format: Output, t: &wire::ApiToken) {
         ],
     );
     if let (Output::Table, Some(value)) = (format, &t.token) {
-        println!("\nTOKEN        {value}\n\nCopy the token now: it will not be shown again.");
+        out!("\nTOKEN        {value}\n\nCopy the token now: it will not be shown again.");
     }
+}
+
+/// Fetches a token and checks that it lives in the scope the command names: a token is
+/// managed only in its home scope.
+async fn home_token(
+    c: &Client,
+    base: &str,
+    scope: &Scope,
+    token_id: &str,
+) -> Result<wire::ApiToken> {
+    let t: wire::ApiToken = c.get(&format!("{base}/{token_id}")).await?;
+    let home = t.scope.as_str() == scope.kind
+        && scope.entity_id.as_ref().is_none_or(|entity| {
+            t.roles
+                .iter()
+                .any(|r| r.entity_type.as_str() == scope.kind && &r.entity_id == entity)
+        });
+    if !home {
+        return Err(format!(
+            "token {token_id} is a{} {} token{}: manage it with `tessera {} token`",
+            if t.scope.as_str() == "ORGANIZATION" {
+                "n"
+            } else {
+                ""
+            },
+            t.scope.as_str(),
+            if t.scope.as_str() == scope.kind {
+                " of another entity"
+            } else {
+                ""
+            },
+            t.scope.as_str().to_lowercase()
+        )
+        .into());
+    }
+    Ok(t)
 }
 
 async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<()> {
     let c = Client::new(client).await?;
     let org = c.organization(client.organization_id.as_deref()).await?;
     let base = format!("/v1/organizations/{org}/tokens");
+    if let TokenCommand::Get { token_id }
+    | TokenCommand::Update { token_id, .. }
+    | TokenCommand::Rotate { token_id, .. }
+    | TokenCommand::Delete { token_id } = &cmd
+    {
+        home_token(&c, &base, scope, token_id).await?;
+    }
     match cmd {
         TokenCommand::Create {
             name,
@@ -550,7 +608,7 @@ async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<
             });
             let t: wire::ApiToken = c.post(&base, &body).await?;
             if clean_output {
-                println!("{}", t.token.unwrap_or_default());
+                out!("{}", t.token.unwrap_or_default());
             } else {
                 print_token(client.output, &t);
             }
@@ -616,7 +674,7 @@ async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<
                 )
                 .await?;
             if clean_output {
-                println!("{}", t.token.unwrap_or_default());
+                out!("{}", t.token.unwrap_or_default());
             } else {
                 print_token(client.output, &t);
             }
@@ -626,7 +684,7 @@ async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<
             if client.output == Output::Json {
                 output::json(&json!({"deleted": token_id}));
             } else {
-                println!("Token {token_id} deleted.");
+                out!("Token {token_id} deleted.");
             }
         }
     }
@@ -706,18 +764,22 @@ pub async fn verify(client: &ClientArgs, token: &str, audience: &str) -> Result<
         Err(ClientError::Api { message, .. }) => format!("not accepted by the server: {message}"),
         Err(e) => format!("unknown: {e}"),
     };
+    let accepted = live == "live";
     match client.output {
         Output::Json => output::json(
             &json!({"valid": true, "status": live, "kid": verified.kid, "claims": verified.claims}),
         ),
         Output::Table => {
-            println!(
+            out!(
                 "Signature valid (key {}), issuer and audience match, not expired.",
                 verified.kid
             );
-            println!("Status: {live}\n");
+            out!("Status: {live}\n");
             output::json(&verified.claims);
         }
+    }
+    if !accepted {
+        return Err("the signature is valid, but the server does not accept this token".into());
     }
     Ok(())
 }
@@ -736,7 +798,7 @@ pub async fn login(client: &ClientArgs, device: bool, open_browser: bool) -> Res
         ..client.clone()
     };
     let info: serde_json::Value = Client::new(&probe).await?.get("/userinfo").await?;
-    println!(
+    out!(
         "Signed in to {} as {}.",
         creds.url,
         info["email"].as_str().unwrap_or("?")
@@ -750,9 +812,9 @@ pub async fn login(client: &ClientArgs, device: bool, open_browser: bool) -> Res
 pub async fn logout() -> Result<()> {
     let http = crate::client::http()?;
     if crate::login::logout(&http).await? {
-        println!("Signed out.");
+        out!("Signed out.");
     } else {
-        println!("Not signed in.");
+        out!("Not signed in.");
     }
     Ok(())
 }

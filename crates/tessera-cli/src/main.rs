@@ -1,5 +1,14 @@
 //! `tessera`: the server (`tessera serve`) and its client.
 
+/// Prints a line to standard output. A closed pipe (`tessera ... | head`) is not an
+/// error worth a panic: the rest of the output is dropped.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod client;
 mod commands;
 mod login;
@@ -176,7 +185,7 @@ async fn main() -> ExitCode {
         }
         Command::Admin(AdminCommand::MasterKey) => {
             let (_, text) = tessera_core::keys::MasterKey::generate();
-            println!("{}", String::from_utf8_lossy(text.expose()));
+            out!("{}", String::from_utf8_lossy(text.expose()));
             Ok(())
         }
         Command::Organization(cmd) => commands::organization(cmd).await,

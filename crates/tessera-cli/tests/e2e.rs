@@ -320,8 +320,9 @@ async fn dev_server_and_cli_end_to_end() {
     let v: Value = serde_json::from_str(&verified).unwrap();
     assert_eq!(v["claims"]["apiTokenId"], ws_token_id.as_str());
     assert_eq!(v["status"], "live");
-    let stale = ok(cli(url, &owner, &["verify", &ws_token, "--output", "json"]));
-    assert!(stale.contains("rotated"), "{stale}");
+    let stale = cli(url, &owner, &["verify", &ws_token, "--output", "json"]);
+    assert!(!stale.status.success(), "a rotated token fails verify");
+    assert!(String::from_utf8_lossy(&stale.stdout).contains("rotated"), "{stale:?}");
 
     // Delete: every value rejected.
     ok(cli(
@@ -735,4 +736,79 @@ async fn cli_browser_login_with_a_loopback_redirect() {
         "{with_token:?}"
     );
     drop(server);
+}
+
+#[tokio::test]
+async fn dev_mode_reissues_its_token_when_the_issuer_changes() {
+    let dir = TempDir::new("tessera-e2e-reissue");
+    let data = dir.path().to_str().unwrap();
+    // No --issuer: it follows the listen address, which port 0 changes on every start.
+    let first = start(&["--dev", "--data-dir", data], &[]).await;
+    let before = credentials(dir.path());
+    assert_eq!(
+        authz(
+            &first.url,
+            before["organizationToken"].as_str().unwrap(),
+            ""
+        )
+        .await,
+        200
+    );
+    drop(first);
+    let second = start(&["--dev", "--data-dir", data], &[]).await;
+    let after = credentials(dir.path());
+    assert_ne!(after["issuer"], before["issuer"]);
+    assert_eq!(
+        authz(
+            &second.url,
+            after["organizationToken"].as_str().unwrap(),
+            ""
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        authz(
+            &second.url,
+            before["organizationToken"].as_str().unwrap(),
+            ""
+        )
+        .await,
+        401
+    );
+    // Token commands act only in a token's home scope.
+    let owner = after["organizationToken"].as_str().unwrap();
+    let ws = after["workspaceId"].as_str().unwrap();
+    let orgs: Value = serde_json::from_str(&ok(cli(
+        &second.url,
+        owner,
+        &["organization", "token", "list", "--output", "json"],
+    )))
+    .unwrap();
+    let org_token = orgs[0]["id"].as_str().unwrap().to_owned();
+    let wrong = cli(
+        &second.url,
+        owner,
+        &[
+            "workspace",
+            "token",
+            "rotate",
+            &org_token,
+            "--workspace-id",
+            ws,
+        ],
+    );
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr)
+            .contains("manage it with `tessera organization token`"),
+        "{wrong:?}"
+    );
+    // verify fails (non-zero) for a token the server no longer accepts.
+    let stale = cli(
+        &second.url,
+        owner,
+        &["verify", before["organizationToken"].as_str().unwrap()],
+    );
+    assert!(!stale.status.success());
 }

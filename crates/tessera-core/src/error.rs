@@ -23,12 +23,12 @@ pub enum Rejection {
     WrongIssuer,
     #[error("token audience is not accepted")]
     WrongAudience,
-    #[error("token expired at {exp}")]
+    #[error("token expired at {}", rfc3339(*exp))]
     Expired {
         exp: OffsetDateTime,
         now: OffsetDateTime,
     },
-    #[error("token is not valid before {nbf}")]
+    #[error("token is not valid before {}", rfc3339(*nbf))]
     NotYetValid {
         nbf: OffsetDateTime,
         now: OffsetDateTime,
@@ -45,6 +45,11 @@ pub enum Rejection {
     UnknownToken,
     #[error("session has ended")]
     SessionEnded,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// A domain rule refused the request. The server maps these to 4xx answers.

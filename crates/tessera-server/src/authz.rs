@@ -32,8 +32,16 @@ pub async fn authz(State(state): State<AppState>, request: Request) -> Result<Re
     let Query(params) = Query::<AuthzParams>::try_from_uri(&parts.uri)
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
 
+    // Fail closed on a half-configured gateway: an empty permission, or an entity
+    // without a permission, is an error, never "any valid token".
     let action = match params.permission.as_deref() {
-        None | Some("") => None,
+        None if params.entity_id.is_some() => {
+            return Err(ApiError::BadRequest(
+                "entityId was given without permission".into(),
+            ));
+        }
+        None => None,
+        Some("") => return Err(ApiError::BadRequest("permission is empty".into())),
         Some(name) => Some(Action::from_name(name).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "unknown permission {name:?}; known: {}",

@@ -65,6 +65,10 @@ pub struct Config {
     /// The master key itself, from `TESSERA_MASTER_KEY`. Never from a file or a flag.
     #[serde(skip)]
     pub master_key: Option<String>,
+    /// Keep the active signing key whatever its algorithm (operator commands that must
+    /// not change what a running server signs with).
+    #[serde(skip)]
+    pub keep_signing_key: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,6 +114,7 @@ impl Default for Config {
             session_lifetime_days: 30,
             password_cost: PasswordCost::default(),
             master_key: None,
+            keep_signing_key: false,
         }
     }
 }
@@ -123,7 +128,7 @@ impl Config {
         })?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.message().to_owned(),
+            message: e.to_string().trim().to_owned(),
         })
     }
 

@@ -99,6 +99,13 @@ pub async fn bootstrap(
     email: &str,
 ) -> Result<Bootstrapped, ApiError> {
     let now = now_seconds(state);
+    let email = crate::api::users::valid_email(email)?;
+    // Checked first, so that a taken email leaves no organization behind.
+    if state.store.user_by_email(&email).await?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "a user with the email {email} already exists"
+        )));
+    }
     let org = Organization {
         id: OrganizationId::new(),
         name: crate::api::valid_name(organization, "organization name")?,
@@ -109,7 +116,7 @@ pub async fn bootstrap(
     state.store.create_organization(&org).await?;
     let user = User {
         id: UserId::new(),
-        email: email.trim().to_lowercase(),
+        email,
         full_name: "Organization Owner".into(),
         created_at: now,
         updated_at: now,
@@ -173,7 +180,14 @@ pub async fn seed(state: &AppState, base_url: &str) -> Result<DevCredentials, St
     let creds = match existing {
         Some(mut c) => {
             c.base_url = base_url.to_owned();
-            c.issuer = state.issuer.clone();
+            if c.issuer != state.issuer {
+                // The seeded token names the old issuer and would be refused: issue a new one.
+                c.organization_token = reissue_owner_token(state, &c)
+                    .await
+                    .map_err(|e| StartupError::MasterKey(format!("dev seeding failed: {e}")))?;
+                tracing::warn!(old = %c.issuer, new = %state.issuer, "dev mode: the issuer changed; issued a new owner token");
+                c.issuer = state.issuer.clone();
+            }
             c
         }
         None => fresh_seed(state, base_url)
@@ -190,6 +204,54 @@ pub async fn seed(state: &AppState, base_url: &str) -> Result<DevCredentials, St
     write_private(&path, &json)?;
     print_credentials(&creds, &path);
     Ok(creds)
+}
+
+/// Deletes the seeded owner token and makes a new one for the current issuer.
+async fn reissue_owner_token(state: &AppState, c: &DevCredentials) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    let org: OrganizationId = c
+        .organization_id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("dev credentials name no organization".into()))?;
+    let owner = state
+        .store
+        .user_by_email(&c.owner_email)
+        .await?
+        .map(|(u, _)| u.id)
+        .ok_or_else(|| ApiError::not_found("dev owner"))?;
+    // The old token's id, from its (unverified: our own file) payload.
+    let old_id = c
+        .organization_token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["apiTokenId"].as_str().and_then(|s| s.parse().ok()));
+    let now = now_seconds(state);
+    if let Some(id) = old_id
+        && state
+            .store
+            .delete_token(org, id, Actor::User(owner), now)
+            .await?
+    {
+        state.status.mark_deleted(id);
+    }
+    let (_, token) = create_api_token(
+        state,
+        org,
+        "Organization Owner (dev)".into(),
+        format!("Issued by tessera serve --dev for {}", state.issuer),
+        TokenScope::Organization,
+        Role::Organization(OrganizationRole::Owner),
+        ExpiryPeriod::NEVER,
+        Actor::User(owner),
+    )
+    .await?;
+    Ok(token.expose().to_owned())
 }
 
 async fn fresh_seed(state: &AppState, base_url: &str) -> Result<DevCredentials, ApiError> {

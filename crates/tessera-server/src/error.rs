@@ -167,7 +167,7 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
             let bytes = axum::body::to_bytes(body, 16 * 1024)
                 .await
                 .unwrap_or_default();
-            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            let text = tidy_rejection(String::from_utf8_lossy(&bytes).trim());
             if text.is_empty() {
                 status.canonical_reason().unwrap_or("error").to_owned()
             } else {
@@ -187,6 +187,20 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     let json = serde_json::to_vec(&body).unwrap_or_default();
     Response::from_parts(parts, Body::from(json))
+}
+
+/// axum's rejection texts name its internals ("Failed to deserialize the JSON body into
+/// the target type: ... at line 1 column 106"); keep what the caller needs.
+fn tidy_rejection(text: &str) -> String {
+    let text = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .or_else(|| text.strip_prefix("Failed to deserialize query string: "))
+        .unwrap_or(text);
+    let text = match text.rfind(" at line ") {
+        Some(i) if text[i..].contains(" column ") => &text[..i],
+        _ => text,
+    };
+    text.to_owned()
 }
 
 /// The fallback for unknown paths.

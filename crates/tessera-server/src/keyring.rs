@@ -35,16 +35,18 @@ impl KeyRing {
     /// Loads the keys from the store. With no key yet, or none of `algorithm`, makes one
     /// and makes it active. The active key's private half is opened with `master`: a
     /// wrong master key is an error here, never a silent new key.
+    /// With `keep`, any active key is kept, whatever its algorithm.
     pub async fn load(
         store: &dyn Store,
         master: &MasterKey,
         algorithm: KeyAlgorithm,
+        keep: bool,
         now: OffsetDateTime,
     ) -> Result<Self, KeyRingError> {
         let mut stored = store.signing_keys().await?;
         let active_fits = stored
             .iter()
-            .any(|k| k.active && k.retired_at.is_none() && k.algorithm == algorithm);
+            .any(|k| k.active && k.retired_at.is_none() && (keep || k.algorithm == algorithm));
         if !active_fits {
             let pair = KeyPair::generate(algorithm)?;
             let key = StoredKey {

@@ -94,7 +94,14 @@ impl AppState {
     ) -> Result<Self, StartupError> {
         config.validate()?;
         let now = clock.now();
-        let keys = KeyRing::load(store.as_ref(), master, config.signing_algorithm, now).await?;
+        let keys = KeyRing::load(
+            store.as_ref(),
+            master,
+            config.signing_algorithm,
+            config.keep_signing_key,
+            now,
+        )
+        .await?;
         let status = StatusCache::load(store.as_ref()).await?;
         let sessions = SessionCache::load(store.as_ref(), now).await?;
         crate::login::register_clients(store.as_ref(), &config.issuer(), now).await?;

@@ -588,3 +588,29 @@ async fn control_characters_are_refused_and_introspection_is_not_a_use() {
         .await;
     assert!(got.body["lastUsedAt"].is_null(), "{got:?}");
 }
+
+#[tokio::test]
+async fn forward_auth_fails_closed_on_a_half_configured_gateway() {
+    let app = TestApp::new().await;
+    let dep = app.seed.deployment_id.clone();
+    for query in [
+        format!("?permission=&entityId={dep}"),
+        format!("?entityId={dep}"),
+        "?permission=deployment.deploy".into(),
+    ] {
+        let a = app
+            .call(
+                Method::GET,
+                &format!("/v1/authz{query}"),
+                Some(app.owner()),
+                None,
+            )
+            .await;
+        assert_error_body(&a, StatusCode::BAD_REQUEST);
+    }
+    // Without a token the answer is 401, whatever the query.
+    let a = app
+        .call(Method::GET, "/v1/authz?permission=nonsense", None, None)
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+}

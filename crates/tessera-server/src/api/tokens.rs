@@ -57,9 +57,13 @@ fn role_fits_scope(role: Role, scope: ScopeKind) -> Result<(), ApiError> {
     if role.entity_type() == scope.entity_type() {
         Ok(())
     } else {
+        let hint = match scope {
+            ScopeKind::Organization => "an ORGANIZATION_* role",
+            ScopeKind::Workspace => "a WORKSPACE_* role",
+            ScopeKind::Deployment => "DEPLOYMENT_ADMIN",
+        };
         Err(ApiError::BadRequest(format!(
-            "role {role} cannot be the role of a token of scope {}; use a {}_* role",
-            scope.as_str(),
+            "role {role} cannot be the role of a token of scope {}; use {hint}",
             scope.as_str()
         )))
     }

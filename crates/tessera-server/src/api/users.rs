@@ -47,7 +47,7 @@ pub(crate) fn user_wire(u: &User, roles: &[RoleBinding], password: Option<String
 }
 
 /// A plausible email address: one `@`, something on each side, no spaces, not too long.
-fn valid_email(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn valid_email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_lowercase();
     let ok = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
