@@ -171,7 +171,9 @@ fn store(base: &str, t: TokenAnswer) -> Result<Credentials, ClientError> {
     Ok(creds)
 }
 
-/// A live access token from stored credentials, refreshed when near expiry.
+/// A live access token from stored credentials, refreshed when near expiry. Refreshing
+/// holds a lock on the credentials, so two commands at once do not both spend the same
+/// single-use refresh token (the second would look like a replay and end the session).
 pub async fn access_token(
     http: &reqwest::Client,
     creds: Credentials,
@@ -179,6 +181,35 @@ pub async fn access_token(
     if creds.expires_at - now() > REFRESH_MARGIN_SECONDS {
         return Ok(creds.access_token);
     }
+    let lock_path = credentials_path()?.with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| ClientError::Usage(format!("cannot open {}: {e}", lock_path.display())))?;
+    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+        .await
+        .map_err(|e| ClientError::Usage(e.to_string()))?
+        .map_err(|e| ClientError::Usage(format!("cannot lock {}: {e}", lock_path.display())))?;
+    // Another command may have refreshed while we waited.
+    let creds = match load()? {
+        Some(c) if c.url == creds.url => c,
+        _ => {
+            return Err(ClientError::Usage(
+                "session expired, run tessera login".into(),
+            ));
+        }
+    };
+    if creds.expires_at - now() > REFRESH_MARGIN_SECONDS {
+        return Ok(creds.access_token);
+    }
+    let result = refresh(http, creds).await;
+    drop(lock);
+    result
+}
+
+async fn refresh(http: &reqwest::Client, creds: Credentials) -> Result<String, ClientError> {
     let answer = token_request(
         http,
         &creds.url,
@@ -278,7 +309,13 @@ pub async fn login_browser(
     store(base, answer)
 }
 
-/// Serves the loopback redirect until it brings a code with our state.
+/// Text from the network, made safe to print on a terminal.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(300).collect()
+}
+
+/// Serves the loopback redirect until it brings an answer with our state. Anything
+/// else (another local program, a stray request) is answered and ignored.
 async fn wait_for_code(
     listener: &tokio::net::TcpListener,
     state: &str,
@@ -289,40 +326,41 @@ async fn wait_for_code(
             .await
             .map_err(|e| ClientError::Usage(e.to_string()))?;
         let mut buf = vec![0u8; 8192];
-        let n = stream.read(&mut buf).await.unwrap_or(0);
+        let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => continue,
+        };
         let request = String::from_utf8_lossy(&buf[..n]);
         let target = request
             .split_whitespace()
             .nth(1)
             .unwrap_or_default()
             .to_owned();
-        let Some(query) = target.strip_prefix("/callback?") else {
+        let params: Vec<(String, String)> = target
+            .strip_prefix("/callback?")
+            .and_then(|q| serde_urlencoded::from_str(q).ok())
+            .unwrap_or_default();
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        if get("state").as_deref() != Some(state) {
             let _ = stream
                 .write_all(
                     b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                 )
                 .await;
             continue;
-        };
-        let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let (body, outcome) = match (get("state"), get("code"), get("error")) {
-            (Some(s), Some(code), _) if s == state => (
+        }
+        let (body, outcome) = match (get("code"), get("error")) {
+            (Some(code), _) => (
                 "Signed in. You can close this tab and return to the terminal.",
                 Ok(code),
             ),
-            (_, _, Some(error)) => (
+            (None, error) => (
                 "Sign-in failed. Return to the terminal.",
                 Err(ClientError::Usage(format!(
-                    "sign-in failed: {error} {}",
-                    get("error_description").unwrap_or_default()
+                    "sign-in failed: {} {}",
+                    printable(&error.unwrap_or_default()),
+                    printable(&get("error_description").unwrap_or_default())
                 ))),
-            ),
-            _ => (
-                "This sign-in answer does not match the request. Return to the terminal.",
-                Err(ClientError::Usage(
-                    "the redirect carried the wrong state".into(),
-                )),
             ),
         };
         let page = format!(

@@ -322,7 +322,10 @@ async fn dev_server_and_cli_end_to_end() {
     assert_eq!(v["status"], "live");
     let stale = cli(url, &owner, &["verify", &ws_token, "--output", "json"]);
     assert!(!stale.status.success(), "a rotated token fails verify");
-    assert!(String::from_utf8_lossy(&stale.stdout).contains("rotated"), "{stale:?}");
+    assert!(
+        String::from_utf8_lossy(&stale.stdout).contains("rotated"),
+        "{stale:?}"
+    );
 
     // Delete: every value rejected.
     ok(cli(
@@ -697,10 +700,20 @@ async fn cli_browser_login_with_a_loopback_redirect() {
             break format!("{url}{}", &line[i..]);
         }
     };
-    // The "browser": signed in, it follows the authorization to the loopback redirect.
-    let resp = http
+    // The "browser": signed in, it confirms on the consent page and follows the redirect.
+    let consent = http
         .get(&authorize)
         .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), 200);
+    let mut fields = tessera_testkit::hidden_fields(&consent.text().await.unwrap());
+    fields.push(("decision".into(), "allow".into()));
+    let resp = http
+        .post(format!("{url}/authorize"))
+        .header("cookie", &cookie)
+        .form(&fields)
         .send()
         .await
         .unwrap();

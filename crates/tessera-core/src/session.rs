@@ -27,6 +27,8 @@ pub struct Session {
     pub ended_at: Option<OffsetDateTime>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The browser sign-in this session came from (for client sessions).
+    pub browser_session_id: Option<SessionId>,
 }
 
 impl Session {
@@ -225,6 +227,7 @@ mod tests {
             ended_at: None,
             ip: None,
             user_agent: None,
+            browser_session_id: None,
         };
         assert!(
             s.check(now + Duration::days(30) - Duration::seconds(1))
@@ -345,6 +348,8 @@ pub struct AuthorizationCode {
     pub expires_at: OffsetDateTime,
     /// The session its redemption created, so that a replay can end it.
     pub session_id: Option<SessionId>,
+    /// The browser sign-in that approved it.
+    pub browser_session_id: Option<SessionId>,
 }
 
 /// Where a device authorization (RFC 8628) stands.

@@ -192,6 +192,7 @@ pub trait SessionStore: Send + Sync {
     async fn end_user_sessions(
         &self,
         user: UserId,
+        org: Option<OrganizationId>,
         at: OffsetDateTime,
     ) -> StoreResult<Vec<SessionId>>;
 
@@ -213,13 +214,14 @@ pub trait SessionStore: Send + Sync {
     async fn refresh_token_session(&self, hash: &str) -> StoreResult<Option<SessionId>>;
 
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
-    /// Marks the code used; a second presentation is `Reused`.
+    /// Marks the code used and names the session its redemption will create, in one
+    /// statement; a second presentation is `Reused` (with that session).
     async fn redeem_code(
         &self,
         hash: &str,
         at: OffsetDateTime,
+        session: SessionId,
     ) -> StoreResult<Redemption<AuthorizationCode>>;
-    async fn set_code_session(&self, hash: &str, session: SessionId) -> StoreResult<()>;
 
     async fn insert_device_grant(&self, grant: &DeviceGrant) -> StoreResult<()>;
     async fn device_grant(&self, hash: &str) -> StoreResult<Option<DeviceGrant>>;

@@ -7,6 +7,8 @@ use time::{Duration, OffsetDateTime};
 
 /// Failures allowed before back-off starts.
 pub const FREE_FAILURES: u32 = 5;
+/// Keys remembered at most (each a few dozen bytes).
+pub const MAX_ENTRIES: usize = 100_000;
 /// The longest wait.
 pub const MAX_LOCKOUT: Duration = Duration::minutes(15);
 
@@ -56,10 +58,31 @@ impl Throttle {
         self.entries.remove(key);
     }
 
-    /// Drops entries idle for a day, to bound memory.
+    /// Takes back one counted failure (an attempt counted ahead that succeeded).
+    pub fn forgive(&mut self, key: &str) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.failures = e.failures.saturating_sub(1);
+            if e.failures < FREE_FAILURES {
+                e.locked_until = None;
+            }
+        }
+    }
+
+    /// Bounds memory: past [`MAX_ENTRIES`], entries idle for an hour go, then (under a
+    /// flood of distinct keys) the oldest half.
     pub fn prune(&mut self, now: OffsetDateTime) {
+        if self.entries.len() <= MAX_ENTRIES {
+            return;
+        }
         self.entries
-            .retain(|_, e| now - e.last_failure <= Duration::days(1));
+            .retain(|_, e| now - e.last_failure <= Duration::hours(1));
+        if self.entries.len() > MAX_ENTRIES {
+            let mut ages: Vec<OffsetDateTime> =
+                self.entries.values().map(|e| e.last_failure).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() - MAX_ENTRIES / 2];
+            self.entries.retain(|_, e| e.last_failure >= cutoff);
+        }
     }
 }
 

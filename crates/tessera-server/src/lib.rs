@@ -103,7 +103,10 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(authz::authz))
         .routes(routes!(oauth::introspect::introspect))
         .routes(routes!(oauth::token::token))
-        .routes(routes!(oauth::authorize::authorize))
+        .routes(routes!(
+            oauth::authorize::authorize,
+            oauth::authorize::consent
+        ))
         .routes(routes!(oauth::device::device_code))
         .routes(routes!(oauth::revoke::revoke))
         .routes(routes!(oauth::userinfo))

@@ -128,11 +128,12 @@ pub async fn stylesheet() -> Response {
 /// Where to go after signing in: a path on this server, never another site.
 fn safe_return_to(raw: Option<&str>) -> String {
     match raw {
+        // Printable ASCII only (no tab, no backslash): browsers drop tabs and read
+        // backslashes as slashes, which would turn "/\t/evil" into "//evil".
         Some(p)
             if p.starts_with('/')
                 && !p.starts_with("//")
-                && !p.starts_with("/\\")
-                && !p.contains(['\r', '\n']) =>
+                && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             p.to_owned()
         }
@@ -287,24 +288,38 @@ pub async fn check_password(
     Ok(found.filter(|_| ok).map(|(u, _)| u))
 }
 
-/// Refuses with 429 while the account or the address is backing off.
-pub fn throttled(state: &AppState, keys: &[String]) -> Option<u64> {
-    let now = state.clock.now();
-    let t = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
-    keys.iter().filter_map(|k| t.check(k, now).err()).max()
+/// The throttle keys of a sign-in attempt: the account (bounded, hashed) and the address.
+fn throttle_keys(email: &str, ip: Option<&str>) -> [String; 2] {
+    use base64::Engine as _;
+    let account = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(email.as_bytes()));
+    [
+        format!("account:{account}"),
+        format!("ip:{}", ip.unwrap_or("unknown")),
+    ]
 }
 
-pub fn record_attempt(state: &AppState, keys: &[String], ok: bool) {
+/// Starts an attempt: `Err(seconds)` while the account or the address backs off;
+/// otherwise the attempt is counted as a failure now, before any hashing, so that
+/// parallel guesses cannot outrun the count.
+fn begin_attempt(state: &AppState, keys: &[String; 2]) -> Result<(), u64> {
     let now = state.clock.now();
     let mut t = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(wait) = keys.iter().filter_map(|k| t.check(k, now).err()).max() {
+        return Err(wait);
+    }
     for k in keys {
-        if ok {
-            t.succeed(k);
-        } else {
-            t.fail(k, now);
-        }
+        t.fail(k, now);
     }
     t.prune(now);
+    Ok(())
+}
+
+/// A successful sign-in clears its account's failures and takes back the address's
+/// count for this attempt (earlier failures from the address stand).
+fn attempt_succeeded(state: &AppState, keys: &[String; 2]) {
+    let mut t = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
+    t.succeed(&keys[0]);
+    t.forgive(&keys[1]);
 }
 
 /// `POST /login`: checks the password, starts the browser's sign-in session, sets the
@@ -322,23 +337,23 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
     let bytes = axum::body::to_bytes(body, 16 * 1024)
         .await
         .map_err(|_| ApiError::BadRequest("the form is too large".into()))?;
-    let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&bytes) else {
-        return Ok(message(
-            StatusCode::BAD_REQUEST,
-            "Sign in",
-            "Enter your email and password.",
-            false,
-        ));
+    let form = match serde_urlencoded::from_bytes::<LoginForm>(&bytes) {
+        Ok(f) if f.email.len() <= 254 && f.password.len() <= 1024 => f,
+        _ => {
+            return Ok(message(
+                StatusCode::BAD_REQUEST,
+                "Sign in",
+                "Enter your email and password.",
+                false,
+            ));
+        }
     };
     let return_to = safe_return_to(form.return_to.as_deref());
     let origin = origin_of(&parts.headers, &parts.extensions);
     let email = form.email.trim().to_lowercase();
-    let keys = [
-        format!("account:{email}"),
-        format!("ip:{}", origin.ip.as_deref().unwrap_or("unknown")),
-    ];
-    if let Some(wait) = throttled(&state, &keys) {
-        tracing::warn!(%email, ip = ?origin.ip, "sign-in refused: too many failures");
+    let keys = throttle_keys(&email, origin.ip.as_deref());
+    if let Err(wait) = begin_attempt(&state, &keys) {
+        tracing::warn!(ip = ?origin.ip, "sign-in refused: too many failures");
         let mut r = render(
             StatusCode::TOO_MANY_REQUESTS,
             &LoginPage {
@@ -353,10 +368,8 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return Ok(r);
     }
-    let user = check_password(&state, &email, Password::new(form.password)).await?;
-    record_attempt(&state, &keys, user.is_some());
-    let Some(user) = user else {
-        tracing::info!(%email, ip = ?origin.ip, outcome = "failed", "sign-in attempt");
+    let Some(user) = check_password(&state, &email, Password::new(form.password)).await? else {
+        tracing::info!(ip = ?origin.ip, outcome = "failed", "sign-in attempt");
         return Ok(render(
             StatusCode::UNAUTHORIZED,
             &LoginPage {
@@ -366,18 +379,24 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
             },
         ));
     };
-    tracing::info!(%email, user_id = %user.id, ip = ?origin.ip, outcome = "ok", "sign-in attempt");
+    attempt_succeeded(&state, &keys);
+    tracing::info!(user_id = %user.id, ip = ?origin.ip, outcome = "ok", "sign-in attempt");
     let secret = new_secret("tsl_");
     let org = sessions::home_organization(&state, user.id).await?;
     let now = crate::api::now_seconds(&state);
+    let cookie_hash = secret_hash(&secret);
     let session = sessions::start(
         &state,
-        user.id,
-        org,
-        BROWSER_CLIENT,
-        now,
-        &origin,
-        Some(&secret_hash(&secret)),
+        sessions::NewSession {
+            id: None,
+            user: user.id,
+            organization: org,
+            client_id: BROWSER_CLIENT,
+            signed_in_at: now,
+            origin,
+            cookie_hash: Some(&cookie_hash),
+            browser_session: None,
+        },
     )
     .await?;
     let mut response = if return_to.is_empty() {
@@ -417,7 +436,16 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Result<R
                 "an API token has no session to end: delete the token instead".into(),
             ));
         };
+        // Signing out of the web UI signs the browser out too: otherwise the next
+        // "Sign in" would pass without a password.
+        let session = state.sessions.get(session_id, state.store.as_ref()).await?;
         sessions::end(&state, session_id).await?;
+        if let Some(s) = session
+            && s.client_id == UI_CLIENT
+            && let Some(browser) = s.browser_session_id
+        {
+            sessions::end(&state, browser).await?;
+        }
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     if !same_origin(&parts.headers) {

@@ -93,34 +93,44 @@ pub async fn home_organization(
     Ok(None)
 }
 
-/// Starts a session for `client_id`, capped at `signed_in_at + session lifetime`.
-pub async fn start(
-    state: &AppState,
-    user: UserId,
-    organization: Option<OrganizationId>,
-    client_id: &str,
-    signed_in_at: OffsetDateTime,
-    origin: &Origin,
-    cookie_hash: Option<&str>,
-) -> Result<Session, ApiError> {
+/// A session to start.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    /// Chosen ahead when something must name the session before it exists.
+    pub id: Option<SessionId>,
+    pub user: UserId,
+    pub organization: Option<OrganizationId>,
+    pub client_id: &'a str,
+    /// The session ends `session lifetime` after this, whatever refreshes happen.
+    pub signed_in_at: OffsetDateTime,
+    pub origin: Origin,
+    /// For the browser's own sign-in: the hash of its cookie.
+    pub cookie_hash: Option<&'a str>,
+    /// For a client session: the browser sign-in it came from.
+    pub browser_session: Option<SessionId>,
+}
+
+/// Starts a session.
+pub async fn start(state: &AppState, new: NewSession<'_>) -> Result<Session, ApiError> {
     let now = crate::api::now_seconds(state);
     let session = Session {
-        id: SessionId::new(),
-        user_id: user,
-        organization_id: organization,
-        client_id: client_id.to_owned(),
-        signed_in_at,
-        absolute_expiry: signed_in_at + state.lifetimes.absolute,
+        id: new.id.unwrap_or_default(),
+        user_id: new.user,
+        organization_id: new.organization,
+        client_id: new.client_id.to_owned(),
+        signed_in_at: new.signed_in_at,
+        absolute_expiry: new.signed_in_at + state.lifetimes.absolute,
         created_at: now,
         last_refreshed_at: None,
         ended_at: None,
-        ip: origin.ip.clone(),
-        user_agent: origin
-            .user_agent
-            .as_ref()
-            .map(|u| u.chars().take(256).collect()),
+        ip: new.origin.ip,
+        user_agent: new.origin.user_agent.map(|u| u.chars().take(256).collect()),
+        browser_session_id: new.browser_session,
     };
-    state.store.create_session(&session, cookie_hash).await?;
+    state
+        .store
+        .create_session(&session, new.cookie_hash)
+        .await?;
     state.sessions.put(&session);
     Ok(session)
 }
@@ -136,10 +146,14 @@ pub async fn end(state: &AppState, id: SessionId) -> Result<bool, ApiError> {
     Ok(ended)
 }
 
-/// Ends every session of a user.
-pub async fn end_all(state: &AppState, user: UserId) -> Result<usize, ApiError> {
+/// Ends every session of a user (in one organization, when given).
+pub async fn end_all(
+    state: &AppState,
+    user: UserId,
+    org: Option<OrganizationId>,
+) -> Result<usize, ApiError> {
     let now = crate::api::now_seconds(state);
-    let ended = state.store.end_user_sessions(user, now).await?;
+    let ended = state.store.end_user_sessions(user, org, now).await?;
     for id in &ended {
         state.sessions.mark_ended(*id, now);
     }

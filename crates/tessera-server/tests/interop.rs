@@ -84,9 +84,20 @@ async fn the_oauth2_crate_signs_in_refreshes_and_revokes() {
         .authorize_url(CsrfToken::new_random)
         .set_pkce_challenge(challenge)
         .url();
-    let resp = http
+    // A native client: the person confirms on the consent page (plain form post).
+    let consent = http
         .get(url.as_str())
         .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), 200);
+    let mut fields = tessera_testkit::hidden_fields(&consent.text().await.unwrap());
+    fields.push(("decision".into(), "allow".into()));
+    let resp = http
+        .post(format!("{base}/authorize"))
+        .header("cookie", &cookie)
+        .form(&fields)
         .send()
         .await
         .unwrap();

@@ -188,9 +188,7 @@ async fn code_for(app: &TestApp, cookie: &str, client: &str, redirect: &str) -> 
         ("code_challenge_method", "S256"),
     ])
     .unwrap();
-    let a = app
-        .get_with(&format!("/authorize?{query}"), &[("cookie", cookie)])
-        .await;
+    let a = app.authorize(&query, cookie).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
     (
         query_param(a.header("location").unwrap(), "code").unwrap(),
@@ -787,4 +785,153 @@ async fn discovery_lists_the_oauth_endpoints() {
         let grants = d.body["grant_types_supported"].as_array().unwrap();
         assert_eq!(grants.len(), 3);
     }
+}
+
+#[tokio::test]
+async fn loopback_clients_need_consent_and_the_ui_signs_the_browser_out() {
+    let app = TestApp::new().await;
+    let cookie = app
+        .browser_sign_in(&app.seed.owner_email, &app.seed.owner_password)
+        .await;
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", CLI),
+        ("redirect_uri", CLI_REDIRECT),
+        ("code_challenge", &pkce_challenge(&"c".repeat(43))),
+        ("code_challenge_method", "S256"),
+        ("state", "st"),
+    ])
+    .unwrap();
+    let page = app
+        .get_with(&format!("/authorize?{query}"), &[("cookie", &cookie)])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "a consent page, no code yet");
+    assert!(page.header("location").is_none());
+    assert!(page.text.contains("Allow Tessera CLI?"));
+    let fields = tessera_testkit::hidden_fields(&page.text);
+    let form = |decision: &'static str| {
+        let mut f: Vec<(String, String)> = fields.clone();
+        f.push(("decision".into(), decision.into()));
+        f
+    };
+    let as_refs = |f: &Vec<(String, String)>| {
+        f.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    // A cross-site post is refused; so is a forged CSRF token.
+    let f = as_refs(&form("allow"));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let cross = app
+        .form(
+            "/authorize",
+            &pairs,
+            &[("cookie", &cookie), ("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let forged: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| {
+            if *k == "csrf" {
+                (*k, "forged")
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    assert_eq!(
+        app.form("/authorize", &forged, &[("cookie", &cookie)])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // Deny: back to the client with access_denied.
+    let f = as_refs(&form("deny"));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let denied = app.form("/authorize", &pairs, &[("cookie", &cookie)]).await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER);
+    let location = denied.header("location").unwrap();
+    assert_eq!(
+        query_param(location, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(query_param(location, "state").as_deref(), Some("st"));
+
+    // The UI needs no consent (it is this server's own page) and its sign-out ends the
+    // browser's sign-in too.
+    let ui = app.oauth_sign_in(&cookie, UI, UI_REDIRECT).await;
+    let out = app
+        .call(Method::POST, "/logout", Some(&s(&ui, "access_token")), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let after = app.get_with("/device", &[("cookie", &cookie)]).await;
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "signed out of the browser too"
+    );
+}
+
+#[tokio::test]
+async fn return_to_never_leaves_the_server_and_old_codes_end_nothing() {
+    let app = TestApp::new().await;
+    for evil in [
+        "//evil.example",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/%0d%0aSet-Cookie:x",
+    ] {
+        let a = app
+            .form(
+                "/login",
+                &[
+                    ("email", &app.seed.owner_email),
+                    ("password", &app.seed.owner_password),
+                    ("return_to", evil),
+                ],
+                &[],
+            )
+            .await;
+        assert!(
+            a.status == StatusCode::OK || a.status == StatusCode::SEE_OTHER,
+            "{evil}: {}",
+            a.status
+        );
+        if let Some(location) = a.header("location") {
+            assert!(
+                location.starts_with('/')
+                    && !location.starts_with("//")
+                    && !location.contains(['\t', '\\', '\r', '\n']),
+                "{evil} -> {location}"
+            );
+        }
+    }
+    // A code replayed long after it was used no longer ends the session it created.
+    let cookie = app
+        .browser_sign_in(&app.seed.owner_email, &app.seed.owner_password)
+        .await;
+    let (code, verifier) = code_for(&app, &cookie, UI, UI_REDIRECT).await;
+    let ok = exchange(&app, &code, UI, UI_REDIRECT, &verifier).await;
+    app.clock.advance(Duration::minutes(30));
+    let replay = exchange(&app, &code, UI, UI_REDIRECT, &verifier).await;
+    assert_eq!(replay.body["error"], "invalid_grant");
+    let r = refresh(&app, &s(&ok.body, "refresh_token"), UI).await;
+    assert_eq!(r.status, StatusCode::OK, "the session lives: {r:?}");
+}
+
+#[tokio::test]
+async fn revocation_and_device_endpoints_answer_oauth_errors() {
+    let app = TestApp::new().await;
+    let r = app.form("/oauth/revoke", &[("token", "x")], &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"], "invalid_request");
+    let d = app
+        .form("/oauth/device/code", &[("client_id", "nobody")], &[])
+        .await;
+    assert_eq!(d.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(d.body["error"], "invalid_client");
+    let d = app.form("/oauth/device/code", &[], &[]).await;
+    assert_eq!(d.body["error"], "invalid_request");
 }

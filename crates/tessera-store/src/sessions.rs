@@ -27,6 +27,7 @@ fn session(row: &AnyRow) -> StoreResult<Session> {
         ended_at: get_opt_time(row, "ended_at")?,
         ip: get(row, "ip")?,
         user_agent: get(row, "user_agent")?,
+        browser_session_id: get_opt_uuid(row, "browser_session_id")?.map(SessionId::from_uuid),
     })
 }
 
@@ -41,6 +42,7 @@ fn code(row: &AnyRow) -> StoreResult<AuthorizationCode> {
         signed_in_at: get_time(row, "signed_in_at")?,
         expires_at: get_time(row, "expires_at")?,
         session_id: get_opt_uuid(row, "session_id")?.map(SessionId::from_uuid),
+        browser_session_id: get_opt_uuid(row, "browser_session_id")?.map(SessionId::from_uuid),
     })
 }
 
@@ -106,8 +108,8 @@ impl SessionStore for SqlStore {
     async fn create_session(&self, s: &Session, cookie_hash: Option<&str>) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, organization_id, client_id, signed_in_at, \
-             absolute_expiry, created_at, last_refreshed_at, ended_at, ip, user_agent, cookie_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             absolute_expiry, created_at, last_refreshed_at, ended_at, ip, user_agent, cookie_hash, \
+             browser_session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -121,6 +123,7 @@ impl SessionStore for SqlStore {
         .bind(s.ip.clone())
         .bind(s.user_agent.clone())
         .bind(cookie_hash.map(str::to_owned))
+        .bind(s.browser_session_id.map(|b| b.to_string()))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -185,17 +188,22 @@ impl SessionStore for SqlStore {
     async fn end_user_sessions(
         &self,
         user: UserId,
+        org: Option<OrganizationId>,
         at: OffsetDateTime,
     ) -> StoreResult<Vec<SessionId>> {
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL RETURNING id")
-            .bind(ts(at))
-            .bind(user.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| Ok(SessionId::from_uuid(get_uuid(r, "id")?)))
-            .collect()
+        sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL \
+             AND ($3 = '' OR organization_id = $3) RETURNING id",
+        )
+        .bind(ts(at))
+        .bind(user.to_string())
+        .bind(org.map(|o| o.to_string()).unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| Ok(SessionId::from_uuid(get_uuid(r, "id")?)))
+        .collect()
     }
 
     async fn insert_refresh_token(
@@ -267,7 +275,8 @@ impl SessionStore for SqlStore {
     async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO authorization_codes (hash, client_id, redirect_uri, code_challenge, user_id, \
-             organization_id, signed_in_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             organization_id, signed_in_at, expires_at, browser_session_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&c.hash)
         .bind(&c.client_id)
@@ -277,6 +286,7 @@ impl SessionStore for SqlStore {
         .bind(c.organization_id.map(|o| o.to_string()))
         .bind(ts(c.signed_in_at))
         .bind(ts(c.expires_at))
+        .bind(c.browser_session_id.map(|b| b.to_string()))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -287,12 +297,15 @@ impl SessionStore for SqlStore {
         &self,
         hash: &str,
         at: OffsetDateTime,
+        session: SessionId,
     ) -> StoreResult<Redemption<AuthorizationCode>> {
         let first = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL RETURNING *",
+            "UPDATE authorization_codes SET used_at = $1, session_id = $3 \
+             WHERE hash = $2 AND used_at IS NULL RETURNING *",
         )
         .bind(ts(at))
         .bind(hash)
+        .bind(session.to_string())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
@@ -308,16 +321,6 @@ impl SessionStore for SqlStore {
             Some(row) => Redemption::Reused(code(&row)?),
             None => Redemption::Unknown,
         })
-    }
-
-    async fn set_code_session(&self, hash: &str, session: SessionId) -> StoreResult<()> {
-        sqlx::query("UPDATE authorization_codes SET session_id = $1 WHERE hash = $2")
-            .bind(session.to_string())
-            .bind(hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
     }
 
     async fn insert_device_grant(&self, g: &DeviceGrant) -> StoreResult<()> {

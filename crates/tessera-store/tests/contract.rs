@@ -389,6 +389,7 @@ mod sessions {
             ended_at: None,
             ip: Some("127.0.0.1".into()),
             user_agent: None,
+            browser_session_id: Some(SessionId::new()),
         }
     }
 
@@ -452,6 +453,32 @@ mod sessions {
             assert!(!store.end_session(s.id, later).await.unwrap());
             assert!(store.live_sessions(T0).await.unwrap().is_empty());
             assert!(store.user_sessions(s.user_id).await.unwrap().is_empty());
+            // Ending a user's sessions in one organization leaves the others.
+            let elsewhere = Session {
+                id: SessionId::new(),
+                organization_id: Some(OrganizationId::new()),
+                ..s.clone()
+            };
+            let here = Session {
+                id: SessionId::new(),
+                ..s.clone()
+            };
+            store.create_session(&elsewhere, None).await.unwrap();
+            store.create_session(&here, None).await.unwrap();
+            assert_eq!(
+                store
+                    .end_user_sessions(s.user_id, Some(org), later)
+                    .await
+                    .unwrap(),
+                vec![here.id]
+            );
+            assert_eq!(
+                store
+                    .end_user_sessions(s.user_id, None, later)
+                    .await
+                    .unwrap(),
+                vec![elsewhere.id]
+            );
         }
     }
 
@@ -470,24 +497,26 @@ mod sessions {
                 signed_in_at: T0,
                 expires_at: T0 + Duration::seconds(60),
                 session_id: None,
+                browser_session_id: Some(SessionId::new()),
             };
             store.insert_code(&c).await.unwrap();
-            assert_eq!(
-                store.redeem_code("c1", T0).await.unwrap(),
-                Redemption::Fresh(c.clone())
-            );
             let sid = SessionId::new();
-            store.set_code_session("c1", sid).await.unwrap();
-            let again = store.redeem_code("c1", T0).await.unwrap();
+            let with_session = AuthorizationCode {
+                session_id: Some(sid),
+                ..c.clone()
+            };
+            assert_eq!(
+                store.redeem_code("c1", T0, sid).await.unwrap(),
+                Redemption::Fresh(with_session.clone())
+            );
+            let again = store.redeem_code("c1", T0, SessionId::new()).await.unwrap();
             assert_eq!(
                 again,
-                Redemption::Reused(AuthorizationCode {
-                    session_id: Some(sid),
-                    ..c
-                })
+                Redemption::Reused(with_session),
+                "the first session is kept"
             );
             assert_eq!(
-                store.redeem_code("c2", T0).await.unwrap(),
+                store.redeem_code("c2", T0, sid).await.unwrap(),
                 Redemption::Unknown
             );
         }

@@ -258,9 +258,7 @@ impl TestApp {
             ("state", "xyz"),
         ])
         .expect("query");
-        let a = self
-            .get_with(&format!("/authorize?{query}"), &[("cookie", cookie)])
-            .await;
+        let a = self.authorize(&query, cookie).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
         let location = a.header("location").expect("redirect").to_owned();
         let code = query_param(&location, "code").expect("code in redirect");
@@ -280,6 +278,24 @@ impl TestApp {
             .await;
         assert_eq!(t.status, StatusCode::OK, "{t:?}");
         t.body
+    }
+
+    /// `GET /authorize?{query}` as a signed-in browser; when a consent page comes back
+    /// (loopback clients), allows it. Answers the final answer (a redirect, normally).
+    pub async fn authorize(&self, query: &str, cookie: &str) -> Answer {
+        let a = self
+            .get_with(&format!("/authorize?{query}"), &[("cookie", cookie)])
+            .await;
+        if a.status != StatusCode::OK {
+            return a;
+        }
+        let fields = hidden_fields(&a.text);
+        let mut form: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form.push(("decision", "allow"));
+        self.form("/authorize", &form, &[("cookie", cookie)]).await
     }
 
     /// Creates a token as the owner; answers the whole ApiToken (with `token`).
@@ -323,4 +339,27 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+/// The hidden inputs of an HTML form, as (name, value), entities decoded.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|chunk| {
+            let name = chunk.split("name=\"").nth(1)?.split('"').next()?;
+            let value = chunk.split("value=\"").nth(1)?.split('"').next()?;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#47;", "/")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }

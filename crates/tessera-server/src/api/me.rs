@@ -116,7 +116,7 @@ pub async fn end_all_my_sessions(
     caller: Caller,
 ) -> Result<Json<wire::SessionsEnded>, ApiError> {
     let (user_id, _) = person(&caller)?;
-    let ended = sessions::end_all(&state, user_id).await?;
+    let ended = sessions::end_all(&state, user_id, None).await?;
     Ok(Json(wire::SessionsEnded { ended }))
 }
 
@@ -143,6 +143,6 @@ pub async fn end_member_sessions(
     if state.store.roles(org, *user.as_uuid()).await?.is_empty() {
         return Err(ApiError::not_found("user"));
     }
-    let ended = sessions::end_all(&state, user).await?;
+    let ended = sessions::end_all(&state, user, Some(org)).await?;
     Ok(Json(wire::SessionsEnded { ended }))
 }

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Form, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -46,8 +46,9 @@ pub struct DeviceCodeResponse {
     responses((status = 200, body = DeviceCodeResponse), (status = 401, description = "invalid_client")))]
 pub async fn device_code(
     State(state): State<AppState>,
-    Form(req): Form<DeviceCodeRequest>,
+    body: axum::body::Bytes,
 ) -> Result<Json<DeviceCodeResponse>, OAuthError> {
+    let req: DeviceCodeRequest = super::token::form(&body)?;
     let client = client(&state, &req.client_id).await?;
     let now = crate::api::now_seconds(&state);
     let device_code = new_secret("tsd_");

@@ -1,7 +1,6 @@
 //! `POST /oauth/revoke` (RFC 7009): revoking a refresh token, or a session access token,
 //! ends its session. The answer is 200 whether or not the token was valid (§2.2).
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,8 +27,9 @@ pub struct RevocationRequest {
     responses((status = 200), (status = 401, description = "invalid_client")))]
 pub async fn revoke(
     State(state): State<AppState>,
-    Form(req): Form<RevocationRequest>,
+    body: axum::body::Bytes,
 ) -> Result<Response, OAuthError> {
+    let req: RevocationRequest = super::token::form(&body)?;
     let client = client(&state, &req.client_id).await?;
     let session = if req.token.starts_with(REFRESH_PREFIX) {
         state

@@ -73,6 +73,12 @@ impl TokenRequest {
     }
 }
 
+/// Parses an OAuth form; a malformed one is `invalid_request` naming the problem (in
+/// the OAuth error format, not the API's).
+pub fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, OAuthError> {
+    serde_urlencoded::from_bytes(body).map_err(|e| OAuthError::invalid_request(e.to_string()))
+}
+
 /// The registered public client named by `client_id`.
 pub async fn client(state: &AppState, client_id: &str) -> Result<OAuthClient, OAuthError> {
     state.store.client(client_id).await?.ok_or_else(|| {

@@ -20,7 +20,9 @@ CREATE TABLE sessions (
     ended_at          INTEGER,
     ip                TEXT,
     user_agent        TEXT,
-    cookie_hash       TEXT UNIQUE
+    cookie_hash       TEXT UNIQUE,
+    -- The browser sign-in a client session came from.
+    browser_session_id TEXT
 );
 CREATE INDEX sessions_user ON sessions (user_id);
 
@@ -42,7 +44,8 @@ CREATE TABLE authorization_codes (
     signed_in_at    INTEGER NOT NULL,
     expires_at      INTEGER NOT NULL,
     used_at         INTEGER,
-    session_id      TEXT
+    session_id      TEXT,
+    browser_session_id TEXT
 );
 
 CREATE TABLE device_grants (

@@ -5,7 +5,11 @@ use tessera_core::session::{
 };
 
 use crate::oauth::error::OAuthError;
-use crate::sessions::{self, Origin, TokenResponse};
+use crate::sessions::{self, NewSession, Origin, TokenResponse};
+use tessera_core::ids::SessionId;
+
+/// How long after a code's expiry a replay still ends the session it created.
+const REPLAY_WINDOW: time::Duration = time::Duration::minutes(10);
 use crate::state::AppState;
 
 pub async fn exchange(
@@ -17,11 +21,18 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let now = crate::api::now_seconds(state);
     let hash = secret_hash(code);
-    let stored = match state.store.redeem_code(&hash, now).await? {
+    // The session this code will start is named in the same statement that spends the
+    // code, so a replay at any moment knows which session to end.
+    let planned = SessionId::new();
+    let stored = match state.store.redeem_code(&hash, now, planned).await? {
         Redemption::Fresh(c) => c,
         Redemption::Reused(c) => {
-            // A replayed code: whoever holds it may have the tokens too. End that session.
-            if let Some(sid) = c.session_id {
+            // A replay soon after issue means the code leaked while it was live: whoever
+            // holds it may hold the tokens too. Much later, it is only an old code (from a
+            // browser history, say) and ends nothing.
+            if now < c.expires_at + REPLAY_WINDOW
+                && let Some(sid) = c.session_id
+            {
                 sessions::end(state, sid).await?;
             }
             tracing::warn!(client_id = %client.id, "authorization code reused; its session was ended");
@@ -59,15 +70,18 @@ pub async fn exchange(
     }
     let session = sessions::start(
         state,
-        stored.user_id,
-        stored.organization_id,
-        &client.id,
-        stored.signed_in_at,
-        &Origin::default(),
-        None,
+        NewSession {
+            id: Some(planned),
+            user: stored.user_id,
+            organization: stored.organization_id,
+            client_id: &client.id,
+            signed_in_at: stored.signed_in_at,
+            origin: Origin::default(),
+            cookie_hash: None,
+            browser_session: stored.browser_session_id,
+        },
     )
     .await?;
-    state.store.set_code_session(&hash, session.id).await?;
     tracing::info!(client_id = %client.id, session_id = %session.id, "session started (authorization code)");
     Ok(sessions::first_tokens(state, &session).await?)
 }

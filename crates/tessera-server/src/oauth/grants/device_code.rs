@@ -4,7 +4,7 @@ use tessera_core::session::{DeviceStatus, OAuthClient, secret_hash};
 use time::Duration;
 
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::sessions::{self, Origin, TokenResponse};
+use crate::sessions::{self, NewSession, Origin, TokenResponse};
 use crate::state::AppState;
 
 pub async fn exchange(
@@ -77,12 +77,16 @@ pub async fn exchange(
             }
             let session = sessions::start(
                 state,
-                user,
-                grant.organization_id,
-                &client.id,
-                signed_in_at,
-                &Origin::default(),
-                None,
+                NewSession {
+                    id: None,
+                    user,
+                    organization: grant.organization_id,
+                    client_id: &client.id,
+                    signed_in_at,
+                    origin: Origin::default(),
+                    cookie_hash: None,
+                    browser_session: None,
+                },
             )
             .await?;
             tracing::info!(client_id = %client.id, session_id = %session.id, "session started (device code)");
