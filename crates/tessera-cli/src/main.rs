@@ -65,6 +65,13 @@ enum Command {
     /// Operator commands that act on the database directly.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Signing keys (operator commands on the database, with the master key).
+    Keys {
+        #[command(subcommand)]
+        command: commands::KeysCommand,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
     /// Organizations, and Organization API tokens.
     #[command(subcommand, alias = "org")]
     Organization(commands::OrganizationCommand),
@@ -187,6 +194,10 @@ async fn main() -> ExitCode {
             let (_, text) = tessera_core::keys::MasterKey::generate();
             out!("{}", String::from_utf8_lossy(text.expose()));
             Ok(())
+        }
+        Command::Keys { command, serve } => {
+            init_tracing("warn");
+            commands::keys(*serve, command).await
         }
         Command::Organization(cmd) => commands::organization(cmd).await,
         Command::Workspace(cmd) => commands::workspace(cmd).await,

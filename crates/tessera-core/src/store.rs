@@ -165,6 +165,8 @@ pub trait KeyStore: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
     /// Adds a key; when `key.active`, it becomes the only active one.
     async fn insert_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Retires a key that is not the active one; `false` if there is no such key.
+    async fn retire_signing_key(&self, kid: &str, at: OffsetDateTime) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -260,4 +262,20 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
+    /// Tells every other server on this database that something changed (PostgreSQL
+    /// `NOTIFY`). A store with one server (SQLite) has no one to tell.
+    async fn publish(&self, change: &Change) -> StoreResult<()>;
+}
+
+/// What changed, for other servers' caches. The receiver reads the row itself: a
+/// change carries no state, so a stale or duplicated one does no harm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// A token's status: rotated, deleted, created.
+    Token { id: TokenId },
+    /// A session's status: ended.
+    Session { id: SessionId },
+    /// The signing keys: rotated, imported, retired.
+    Keys,
 }

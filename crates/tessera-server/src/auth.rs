@@ -64,8 +64,7 @@ async fn validate(
             ..
         } => {
             let status = state
-                .status
-                .get(*token_id, state.store.as_ref())
+                .status.get(*token_id, state.store.as_ref(), state.feed.caches_current())
                 .await
                 .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
                 .ok_or(AuthFailure::Rejected(Rejection::UnknownToken))?;
@@ -86,8 +85,7 @@ async fn validate(
             ..
         } => {
             let session = state
-                .sessions
-                .get(*session_id, state.store.as_ref())
+                .sessions.get(*session_id, state.store.as_ref(), state.feed.caches_current())
                 .await
                 .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
                 .ok_or(AuthFailure::Rejected(Rejection::SessionEnded))?;

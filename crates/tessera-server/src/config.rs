@@ -55,6 +55,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Dev mode: seed an organization and print credentials. Default false.
     pub dev: bool,
+    /// With PostgreSQL: how often every cache is reloaded in full, in seconds, besides
+    /// the change feed. Default 60.
+    pub resync_seconds: u64,
     /// Lifetime of session access tokens, in minutes. Default 480 (8 hours).
     pub access_token_lifetime_minutes: u32,
     /// How long after sign-in a session can be refreshed, in days. Default 30.
@@ -110,6 +113,7 @@ impl Default for Config {
             last_used_flush_seconds: 10,
             max_body_bytes: 64 * 1024,
             dev: false,
+            resync_seconds: 60,
             access_token_lifetime_minutes: 480,
             session_lifetime_days: 30,
             password_cost: PasswordCost::default(),
@@ -189,6 +193,12 @@ impl Config {
             return Err(ConfigError::Value {
                 key: "session_lifetime_days",
                 message: "must be between 1 and 365".into(),
+            });
+        }
+        if self.resync_seconds == 0 {
+            return Err(ConfigError::Value {
+                key: "resync_seconds",
+                message: "must be at least 1".into(),
             });
         }
         if self.last_used_flush_seconds == 0 {

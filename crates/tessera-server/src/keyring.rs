@@ -67,6 +67,15 @@ impl KeyRing {
         Ok(Self(Arc::new(RwLock::new(Arc::new(keys)))))
     }
 
+    /// Reads the keys again (another server or an operator changed them). Never makes a
+    /// key: only start-up does.
+    pub async fn reload(&self, store: &dyn Store, master: &MasterKey) -> Result<(), KeyRingError> {
+        let stored = store.signing_keys().await?;
+        let keys = build(&stored, master)?;
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
     pub fn current(&self) -> Arc<Keys> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

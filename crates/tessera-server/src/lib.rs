@@ -10,7 +10,9 @@ pub mod authz;
 pub mod config;
 pub mod dev;
 pub mod error;
+pub mod feed;
 pub mod keyring;
+pub mod keys_admin;
 pub mod login;
 pub mod oauth;
 pub mod sessions;
@@ -191,13 +193,29 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppSta
     }
     let master = dev::master_key(&config)?;
     let store = tessera_store::connect(&config.database_url()).await?;
-    AppState::new(config, store, clock, &master).await
+    AppState::new(config, store, clock, master).await
 }
 
-/// Writes `lastUsedAt` every `last_used_flush_seconds`.
-pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
+/// Background work: the change feed (PostgreSQL), the periodic resync, and writing
+/// `lastUsedAt` every `last_used_flush_seconds`.
+pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if state.store.backend() == "postgres" {
+        tasks.push(feed::spawn(state, state.config.database_url()));
+        let resyncing = state.clone();
+        tasks.push(tokio::spawn(async move {
+            let period = Duration::from_secs(resyncing.config.resync_seconds);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                if let Err(e) = feed::resync(&resyncing).await {
+                    tracing::warn!(error = %e, "periodic resync failed");
+                }
+            }
+        }));
+    }
     let state = state.clone();
-    tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         let mut tick =
             tokio::time::interval(Duration::from_secs(state.config.last_used_flush_seconds));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -207,7 +225,8 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
                 tracing::warn!(error = %e, "could not record lastUsedAt; will retry");
             }
         }
-    })
+    }));
+    tasks
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then finishes in-flight requests and
@@ -242,7 +261,9 @@ pub async fn serve(mut config: Config) -> Result<(), StartupError> {
             context: "server error".into(),
             source,
         })?;
-    flusher.abort();
+    for task in &flusher {
+        task.abort();
+    }
     if let Err(e) = state.usage.flush(state.store.as_ref()).await {
         tracing::warn!(error = %e, "could not record lastUsedAt at shutdown");
     }

@@ -47,15 +47,35 @@ impl SessionCache {
         }
     }
 
-    pub async fn get(&self, id: SessionId, store: &dyn Store) -> StoreResult<Option<Session>> {
-        if let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+    /// The session: from memory when `current` (the caches hear every change), else
+    /// from the store (and then remembered).
+    pub async fn get(&self, id: SessionId, store: &dyn Store, current: bool) -> StoreResult<Option<Session>> {
+        if current && let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(Some(s.clone()));
         }
         let session = store.session(id).await?;
         if let Some(s) = &session {
             self.put(s);
+            if let Some(at) = s.ended_at {
+                self.mark_ended(s.id, at);
+            }
         }
         Ok(session)
+    }
+
+    /// After a resync: `live` are the sessions the store says are live; any other cached
+    /// session has ended (or expired) meanwhile.
+    pub fn replace_live(&self, live: &[Session], now: OffsetDateTime) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let ids: std::collections::HashSet<SessionId> = live.iter().map(|s| s.id).collect();
+        for (id, s) in map.iter_mut() {
+            if !ids.contains(id) {
+                s.ended_at.get_or_insert(now);
+            }
+        }
+        for s in live {
+            map.entry(s.id).or_insert_with(|| s.clone());
+        }
     }
 }
 
@@ -139,7 +159,7 @@ pub async fn start(state: &AppState, new: NewSession<'_>) -> Result<Session, Api
 pub async fn end(state: &AppState, id: SessionId) -> Result<bool, ApiError> {
     let now = crate::api::now_seconds(state);
     let ended = state.store.end_session(id, now).await?;
-    state.sessions.mark_ended(id, now);
+    crate::feed::session_ended(state, id, now).await;
     if ended {
         tracing::info!(session_id = %id, "session ended");
     }
@@ -155,7 +175,7 @@ pub async fn end_all(
     let now = crate::api::now_seconds(state);
     let ended = state.store.end_user_sessions(user, org, now).await?;
     for id in &ended {
-        state.sessions.mark_ended(*id, now);
+        crate::feed::session_ended(state, *id, now).await;
     }
     tracing::info!(user_id = %user, count = ended.len(), "sessions ended");
     Ok(ended.len())

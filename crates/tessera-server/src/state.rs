@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::keyring::{KeyRing, KeyRingError};
+use crate::feed::{FeedHealth, FeedState};
 use crate::sessions::SessionCache;
 use crate::status::StatusCache;
 use crate::usage::UsageRecorder;
@@ -57,6 +58,10 @@ pub struct Inner {
     pub hashing: Semaphore,
     /// A hash to verify against when an email is unknown, so both cases cost the same.
     pub decoy_hash: String,
+    /// Whether changes by other servers reach the caches.
+    pub feed: FeedHealth,
+    /// Opens the active signing key when the keys are reloaded.
+    master: MasterKey,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -85,18 +90,31 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 impl AppState {
+    /// The master key, for operator commands that seal new signing keys.
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// Reloads the signing keys from the store.
+    pub async fn reload_keys(&self) -> Result<(), StoreError> {
+        self.keys.reload(self.store.as_ref(), &self.master).await.map_err(|e| match e {
+            KeyRingError::Store(s) => s,
+            other => StoreError::Corrupt(other.to_string()),
+        })
+    }
+
     /// Builds the state: loads (or creates) signing keys and the status cache.
     pub async fn new(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        master: &MasterKey,
+        master: MasterKey,
     ) -> Result<Self, StartupError> {
         config.validate()?;
         let now = clock.now();
         let keys = KeyRing::load(
             store.as_ref(),
-            master,
+            &master,
             config.signing_algorithm,
             config.keep_signing_key,
             now,
@@ -112,6 +130,9 @@ impl AppState {
         .await
         .map_err(|e| StartupError::MasterKey(format!("hashing task failed: {e}")))?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // With PostgreSQL other servers may write: trust the caches only once the feed
+        // listens (see `feed::spawn`).
+        let feed = if store.backend() == "postgres" { FeedState::Down } else { FeedState::NotNeeded };
         let issuer = config.issuer();
         let config_lifetimes = config.session_lifetimes();
         let verify_config = VerifyConfig {
@@ -140,6 +161,8 @@ impl AppState {
             throttle: Mutex::new(Throttle::default()),
             hashing: Semaphore::new(cores),
             decoy_hash,
+            feed: FeedHealth::new(feed),
+            master,
         })))
     }
 }

@@ -54,15 +54,17 @@ impl StatusCache {
     }
 
     /// The status of `id`: from memory, else from the store (and then remembered).
-    pub async fn get(&self, id: TokenId, store: &dyn Store) -> StoreResult<Option<TokenStatus>> {
-        if let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+    /// The status of `id`: from memory when `current` (the caches hear every change),
+    /// else from the store; what the store says is remembered (monotonically).
+    pub async fn get(&self, id: TokenId, store: &dyn Store, current: bool) -> StoreResult<Option<TokenStatus>> {
+        if current && let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(Some(s.clone()));
         }
-        let token = store.token_by_id(id).await?;
-        Ok(token.map(|t| {
-            self.put(&t);
-            TokenStatus::from(&t)
-        }))
+        let Some(token) = store.token_by_id(id).await? else {
+            return Ok(None);
+        };
+        self.put(&token);
+        Ok(self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned())
     }
 
     pub fn len(&self) -> usize {

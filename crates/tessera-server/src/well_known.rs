@@ -79,6 +79,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         "backend": state.store.backend(),
         "signingKeys": state.keys.current().verifying.len(),
         "tokensInStatusCache": state.status.len(),
+        "changeFeed": state.feed.get().as_str(),
     });
     (status, Json(body)).into_response()
 }

@@ -8,6 +8,7 @@
 //! never has to upgrade a read transaction.
 
 mod migrations;
+pub mod feed;
 mod sessions;
 mod sql;
 

@@ -16,7 +16,7 @@ use tessera_core::model::{
 };
 use tessera_core::role::Role;
 use tessera_core::store::{
-    DeploymentStore, KeyStore, OrganizationStore, RoleStore, Store, StoreError, StoreResult,
+    Change, DeploymentStore, KeyStore, OrganizationStore, RoleStore, Store, StoreError, StoreResult,
     TokenStore, UserStore, WorkspaceStore,
 };
 
@@ -936,6 +936,19 @@ impl KeyStore for SqlStore {
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
+
+    async fn retire_signing_key(&self, kid: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND active = 0 AND retired_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(kid)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        Ok(n == 1)
+    }
 }
 
 #[async_trait]
@@ -952,6 +965,20 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn publish(&self, change: &Change) -> StoreResult<()> {
+        // The one capability that differs: only PostgreSQL has other servers to tell.
+        if self.backend == Backend::Postgres {
+            let payload = serde_json::to_string(change).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::feed::CHANNEL)
+                .bind(payload)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        }
         Ok(())
     }
 }

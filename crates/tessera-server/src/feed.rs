@@ -1,0 +1,165 @@
+//! Keeping this server's caches right when other servers write: the change feed
+//! (PostgreSQL `LISTEN/NOTIFY`), a full resync after any gap, and a periodic resync as a
+//! safety net. While the feed is down, status is read from the database per request;
+//! if the database cannot answer, validation fails closed (503).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use tessera_core::ids::{SessionId, TokenId};
+use tessera_core::store::{Change, StoreError};
+use tessera_store::feed::{Feed, FeedEvent};
+
+use crate::state::AppState;
+
+/// Whether this server hears other servers' changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedState {
+    /// One server on SQLite: nobody else writes.
+    NotNeeded,
+    /// Listening: the caches are current.
+    Up,
+    /// Not listening (connecting, or lost): status is read from the database.
+    Down,
+}
+
+impl FeedState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotNeeded => "not needed",
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedHealth(Arc<AtomicU8>);
+
+impl FeedHealth {
+    pub fn new(initial: FeedState) -> Self {
+        Self(Arc::new(AtomicU8::new(initial as u8)))
+    }
+
+    pub fn get(&self) -> FeedState {
+        match self.0.load(Ordering::Acquire) {
+            0 => FeedState::NotNeeded,
+            1 => FeedState::Up,
+            _ => FeedState::Down,
+        }
+    }
+
+    pub fn set(&self, state: FeedState) {
+        let before = self.0.swap(state as u8, Ordering::AcqRel);
+        if before != state as u8 {
+            tracing::info!(feed = state.as_str(), "change feed");
+            metrics::gauge!("tessera_change_feed_up").set(f64::from(u8::from(state == FeedState::Up)));
+        }
+    }
+
+    /// Whether the in-memory status can be trusted without asking the database.
+    pub fn caches_current(&self) -> bool {
+        self.get() != FeedState::Down
+    }
+}
+
+/// Tells the other servers; a failure is logged (they resync within the period).
+pub async fn publish(state: &AppState, change: Change) {
+    if let Err(e) = state.store.publish(&change).await {
+        tracing::warn!(error = %e, ?change, "could not publish a change; other servers catch up at their next resync");
+    }
+}
+
+/// A token changed here: this cache first, then the others.
+pub async fn token_changed(state: &AppState, token: &tessera_core::model::ApiToken) {
+    state.status.put(token);
+    publish(state, Change::Token { id: token.id }).await;
+}
+
+pub async fn token_deleted(state: &AppState, id: TokenId) {
+    state.status.mark_deleted(id);
+    publish(state, Change::Token { id }).await;
+}
+
+pub async fn session_ended(state: &AppState, id: SessionId, at: time::OffsetDateTime) {
+    state.sessions.mark_ended(id, at);
+    publish(state, Change::Session { id }).await;
+}
+
+/// Applies one change from another server: read the row, update the cache.
+async fn apply(state: &AppState, change: Change) -> Result<(), StoreError> {
+    match change {
+        Change::Token { id } => {
+            if let Some(t) = state.store.token_by_id(id).await? {
+                state.status.put(&t);
+            }
+        }
+        Change::Session { id } => {
+            if let Some(s) = state.store.session(id).await? {
+                state.sessions.put(&s);
+                if let Some(at) = s.ended_at {
+                    state.sessions.mark_ended(id, at);
+                }
+            }
+        }
+        Change::Keys => state.reload_keys().await?,
+    }
+    Ok(())
+}
+
+/// Reloads every status, every live session and the keys from the database.
+pub async fn resync(state: &AppState) -> Result<(), StoreError> {
+    for t in state.store.all_tokens().await? {
+        state.status.put(&t);
+    }
+    let live = state.store.live_sessions(state.clock.now()).await?;
+    state.sessions.replace_live(&live, state.clock.now());
+    state.reload_keys().await?;
+    metrics::counter!("tessera_resyncs_total").increment(1);
+    Ok(())
+}
+
+/// Listens for changes until the process ends, reconnecting with back-off after a loss
+/// and resyncing before it trusts its caches again.
+pub fn spawn(state: &AppState, url: String) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            state.feed.set(FeedState::Down);
+            let mut feed = match Feed::connect(&url).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "change feed: cannot connect");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            // Listening first, then the resync: nothing falls between the two.
+            if let Err(e) = resync(&state).await {
+                tracing::warn!(error = %e, "change feed: resync failed");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            state.feed.set(FeedState::Up);
+            loop {
+                match feed.next().await {
+                    Ok(FeedEvent::Change(change)) => {
+                        if let Err(e) = apply(&state, change).await {
+                            // The row could not be read: stop trusting the caches.
+                            tracing::warn!(error = %e, "change feed: cannot apply a change");
+                            break;
+                        }
+                    }
+                    Ok(FeedEvent::Lost) | Err(_) => {
+                        tracing::warn!("change feed: connection lost");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
