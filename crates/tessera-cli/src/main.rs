@@ -118,32 +118,32 @@ enum Command {
 #[derive(Debug, Clone, Args, Default)]
 pub struct ServeArgs {
     /// TOML config file.
-    #[arg(long, env = "TESSERA_CONFIG")]
+    #[arg(long, env = "TESSERA_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Data directory (SQLite file, dev credentials). Default ./tessera-data, or
     /// ./.tessera-dev with --dev.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub listen: Option<std::net::SocketAddr>,
     /// The `iss` of tokens. Default http://<listen>.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub issuer: Option<String>,
     /// The `aud` of tokens. Default tessera.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub audience: Option<String>,
     /// File with the base64 master key. Or set TESSERA_MASTER_KEY.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub master_key_file: Option<PathBuf>,
     /// postgres://... to use PostgreSQL instead of SQLite.
-    #[arg(long, hide_env_values = true)]
+    #[arg(long, hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// Algorithm of new signing keys: EdDSA, ES256 or RS256.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub signing_algorithm: Option<String>,
     /// Dev mode: seed an organization and print ready-to-use credentials.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub dev: bool,
 }
 

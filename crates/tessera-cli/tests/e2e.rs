@@ -1,127 +1,17 @@
 //! End to end: the `tessera` binary as a server (`serve --dev` on 127.0.0.1:0) and as a
 //! client, plus plain HTTP.
 
+
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+use support::{authz, clean_command, cli, credentials, ok, start};
 use tessera_testkit::TempDir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
-
-/// A running `tessera serve`; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clean_command() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TESSERA_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
-
-/// Starts the server and waits (bounded polls, no fixed sleep) until `/readyz` answers 200.
-async fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
-    let mut cmd = clean_command();
-    cmd.arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn tessera");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("Tessera listening on ") {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server did not start");
-    let server = Server { child, url };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let http = reqwest::Client::new();
-    loop {
-        let ready = http.get(format!("{}/readyz", server.url)).send().await;
-        if matches!(ready, Ok(r) if r.status() == 200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server
-}
-
-fn cli(url: &str, token: &str, args: &[&str]) -> Output {
-    clean_command()
-        .args(args)
-        .env("TESSERA_URL", url)
-        .env("TESSERA_API_TOKEN", token)
-        .output()
-        .expect("run tessera")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "tessera failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn credentials(dir: &Path) -> Value {
-    let path = dir.join("dev-credentials.json");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        for file in [path.clone(), dir.join("master.key")] {
-            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{} is private", file.display());
-        }
-    }
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-async fn authz(url: &str, token: &str, query: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/authz{query}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
 
 #[tokio::test]
 async fn dev_server_and_cli_end_to_end() {

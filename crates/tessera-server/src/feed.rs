@@ -35,11 +35,20 @@ impl FeedState {
 }
 
 #[derive(Debug, Clone)]
-pub struct FeedHealth(Arc<AtomicU8>);
+pub struct FeedHealth(Arc<AtomicU8>, Arc<std::sync::atomic::AtomicBool>);
 
 impl FeedHealth {
     pub fn new(initial: FeedState) -> Self {
-        Self(Arc::new(AtomicU8::new(initial as u8)))
+        Self(Arc::new(AtomicU8::new(initial as u8)), Arc::default())
+    }
+
+    /// Whether the feed task holds a listening connection.
+    fn listening(&self) -> bool {
+        self.1.load(Ordering::Acquire)
+    }
+
+    fn set_listening(&self, on: bool) {
+        self.1.store(on, Ordering::Release);
     }
 
     pub fn get(&self) -> FeedState {
@@ -108,6 +117,20 @@ async fn apply(state: &AppState, change: Change) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The periodic safety net: a full reload. Failing to read the database means the
+/// caches can no longer be vouched for: status is read per request (and fails closed)
+/// until a reload succeeds while the feed listens.
+pub async fn periodic_resync(state: &AppState) {
+    match resync(state).await {
+        Ok(()) if state.feed.listening() => state.feed.set(FeedState::Up),
+        Ok(()) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "periodic resync failed; reading status from the database");
+            state.feed.set(FeedState::Down);
+        }
+    }
+}
+
 /// Reloads every status, every live session and the keys from the database.
 pub async fn resync(state: &AppState) -> Result<(), StoreError> {
     for t in state.store.all_tokens().await? {
@@ -127,6 +150,7 @@ pub fn spawn(state: &AppState, url: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
+            state.feed.set_listening(false);
             state.feed.set(FeedState::Down);
             let mut feed = match Feed::connect(&url).await {
                 Ok(f) => f,
@@ -144,6 +168,7 @@ pub fn spawn(state: &AppState, url: String) -> tokio::task::JoinHandle<()> {
                 continue;
             }
             backoff = Duration::from_millis(100);
+            state.feed.set_listening(true);
             state.feed.set(FeedState::Up);
             loop {
                 match feed.next().await {

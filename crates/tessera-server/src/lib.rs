@@ -208,9 +208,7 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tick.tick().await;
-                if let Err(e) = feed::resync(&resyncing).await {
-                    tracing::warn!(error = %e, "periodic resync failed");
-                }
+                feed::periodic_resync(&resyncing).await;
             }
         }));
     }

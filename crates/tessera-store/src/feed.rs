@@ -29,6 +29,9 @@ impl Feed {
         let mut listener = PgListener::connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(format!("change feed: {e}")))?;
+        // A lost connection must be reported at once, not retried silently for the
+        // pool's timeout while the caches go stale.
+        listener.eager_reconnect(false);
         listener
             .listen(CHANNEL)
             .await
