@@ -848,7 +848,6 @@ pub async fn whoami(client: &ClientArgs) -> Result<()> {
     Ok(())
 }
 
-
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// List the signing keys.
@@ -880,32 +879,46 @@ pub async fn keys(args: ServeArgs, cmd: KeysCommand) -> Result<()> {
     let state = tessera_server::build_state(config, Arc::new(tessera_core::SystemClock)).await?;
     match cmd {
         KeysCommand::List { output } => {
-            let keys = tessera_server::keys_admin::list(&state).await.map_err(|e| e.to_string())?;
-            output::list(output, &keys, &["KID", "ALGORITHM", "ACTIVE", "CREATED", "RETIRED"], |k| {
-                vec![
-                    k.kid.clone(),
-                    k.algorithm.clone(),
-                    if k.active { "yes".into() } else { "".into() },
-                    time(Some(k.created_at)),
-                    time(k.retired_at),
-                ]
-            });
+            let keys = tessera_server::keys_admin::list(&state)
+                .await
+                .map_err(|e| e.to_string())?;
+            output::list(
+                output,
+                &keys,
+                &["KID", "ALGORITHM", "ACTIVE", "CREATED", "RETIRED"],
+                |k| {
+                    vec![
+                        k.kid.clone(),
+                        k.algorithm.clone(),
+                        if k.active { "yes".into() } else { "".into() },
+                        time(Some(k.created_at)),
+                        time(k.retired_at),
+                    ]
+                },
+            );
         }
         KeysCommand::Rotate { algorithm } => {
             let algorithm = match algorithm {
                 Some(a) => a.parse()?,
                 None => configured,
             };
-            let kid = tessera_server::keys_admin::rotate(&state, algorithm).await.map_err(|e| e.to_string())?;
+            let kid = tessera_server::keys_admin::rotate(&state, algorithm)
+                .await
+                .map_err(|e| e.to_string())?;
             out!("New signing key {kid} ({algorithm}) is active on every server.");
         }
         KeysCommand::Retire { kid } => {
-            tessera_server::keys_admin::retire(&state, &kid).await.map_err(|e| e.to_string())?;
+            tessera_server::keys_admin::retire(&state, &kid)
+                .await
+                .map_err(|e| e.to_string())?;
             out!("Key {kid} retired: it is out of the JWKS and every token it signed is rejected.");
         }
         KeysCommand::Import { pem } => {
-            let text = std::fs::read_to_string(&pem).map_err(|e| format!("cannot read {}: {e}", pem.display()))?;
-            let kid = tessera_server::keys_admin::import(&state, &text).await.map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&pem)
+                .map_err(|e| format!("cannot read {}: {e}", pem.display()))?;
+            let kid = tessera_server::keys_admin::import(&state, &text)
+                .await
+                .map_err(|e| e.to_string())?;
             out!("Imported key {kid}; it is the signing key on every server.");
         }
     }

@@ -1,7 +1,6 @@
 //! End to end: the `tessera` binary as a server (`serve --dev` on 127.0.0.1:0) and as a
 //! client, plus plain HTTP.
 
-
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -720,14 +719,41 @@ async fn dev_mode_reissues_its_token_when_the_issuer_changes() {
 async fn sigterm_finishes_and_writes_last_used() {
     let dir = TempDir::new("tessera-e2e-term");
     let data = dir.path().to_str().unwrap();
-    let mut server = start(&["--dev", "--data-dir", data, "--issuer", "http://tessera.term"], &[]).await;
+    let mut server = start(
+        &[
+            "--dev",
+            "--data-dir",
+            data,
+            "--issuer",
+            "http://tessera.term",
+        ],
+        &[],
+    )
+    .await;
     let creds = credentials(dir.path());
     let owner = creds["organizationToken"].as_str().unwrap().to_owned();
-    let used = ok(cli(&server.url, &owner, &["organization", "token", "create", "--name", "used", "--clean-output"]));
+    let used = ok(cli(
+        &server.url,
+        &owner,
+        &[
+            "organization",
+            "token",
+            "create",
+            "--name",
+            "used",
+            "--clean-output",
+        ],
+    ));
     assert_eq!(authz(&server.url, &used, "").await, 200);
     // SIGTERM: a clean stop that writes the pending lastUsedAt (batched every 10 s).
     let pid = server.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = tokio::task::spawn_blocking(move || {
         let s = server.child.wait().unwrap();
         (s, server)
@@ -736,8 +762,31 @@ async fn sigterm_finishes_and_writes_last_used() {
     .unwrap()
     .0;
     assert!(status.success(), "{status:?}");
-    let again = start(&["--dev", "--data-dir", data, "--issuer", "http://tessera.term"], &[]).await;
-    let list: Value = serde_json::from_str(&ok(cli(&again.url, &owner, &["organization", "token", "list", "--output", "json"]))).unwrap();
-    let used = list.as_array().unwrap().iter().find(|t| t["name"] == "used").unwrap();
-    assert!(used["lastUsedAt"].is_string(), "written at shutdown: {list}");
+    let again = start(
+        &[
+            "--dev",
+            "--data-dir",
+            data,
+            "--issuer",
+            "http://tessera.term",
+        ],
+        &[],
+    )
+    .await;
+    let list: Value = serde_json::from_str(&ok(cli(
+        &again.url,
+        &owner,
+        &["organization", "token", "list", "--output", "json"],
+    )))
+    .unwrap();
+    let used = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "used")
+        .unwrap();
+    assert!(
+        used["lastUsedAt"].is_string(),
+        "written at shutdown: {list}"
+    );
 }

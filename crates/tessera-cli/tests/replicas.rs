@@ -28,10 +28,25 @@ async fn cluster() -> Option<Cluster> {
         return None;
     };
     let database = tessera_testkit::fresh_postgres(&base).await;
-    let key = ok(clean_command().args(["admin", "master-key"]).output().unwrap());
+    let key = ok(clean_command()
+        .args(["admin", "master-key"])
+        .output()
+        .unwrap());
     let printed = ok(clean_command()
-        .args(["admin", "bootstrap", "--database-url", &database, "--issuer", ISSUER])
-        .args(["--organization", "Replicated", "--email", "owner@replicas.test"])
+        .args([
+            "admin",
+            "bootstrap",
+            "--database-url",
+            &database,
+            "--issuer",
+            ISSUER,
+        ])
+        .args([
+            "--organization",
+            "Replicated",
+            "--email",
+            "owner@replicas.test",
+        ])
         .env("TESSERA_MASTER_KEY", &key)
         .output()
         .unwrap());
@@ -67,7 +82,9 @@ async fn replica(c: &Cluster, database_url: &str) -> support::Server {
 }
 
 async fn api(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> Value {
-    let mut req = reqwest::Client::new().request(method, url).bearer_auth(token);
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -77,7 +94,13 @@ async fn api(method: reqwest::Method, url: &str, token: &str, body: Option<Value
 }
 
 async fn org(url: &str, token: &str) -> String {
-    api(reqwest::Method::GET, &format!("{url}/v1/organizations"), token, None).await["items"][0]["id"]
+    api(
+        reqwest::Method::GET,
+        &format!("{url}/v1/organizations"),
+        token,
+        None,
+    )
+    .await["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -93,44 +116,108 @@ async fn changes_on_one_replica_reach_the_other() {
     let within = Duration::from_secs(5);
 
     // Created on A, works on B.
-    let created = api(reqwest::Method::POST, &tokens(&a.url), &c.owner,
-        Some(json!({"name": "ci", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}))).await;
+    let created = api(
+        reqwest::Method::POST,
+        &tokens(&a.url),
+        &c.owner,
+        Some(json!({"name": "ci", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let first = created["token"].as_str().unwrap().to_owned();
     assert_eq!(authz(&b.url, &first, "").await, 200);
 
     // Rotated on A: the old value is rejected on B.
-    let rotated = api(reqwest::Method::POST, &format!("{}/{id}/rotate", tokens(&a.url)), &c.owner, None).await;
+    let rotated = api(
+        reqwest::Method::POST,
+        &format!("{}/{id}/rotate", tokens(&a.url)),
+        &c.owner,
+        None,
+    )
+    .await;
     let second = rotated["token"].as_str().unwrap().to_owned();
-    let took = until_status(within, "B rejects the rotated value", &b.url, &first, "", 401).await;
+    let took = until_status(
+        within,
+        "B rejects the rotated value",
+        &b.url,
+        &first,
+        "",
+        401,
+    )
+    .await;
     eprintln!("rotation reached B in {took:?}");
     assert_eq!(authz(&b.url, &second, "").await, 200);
 
     // A role change on B changes authorization on A (roles are read per request).
-    let ws = api(reqwest::Method::POST, &format!("{}/v1/organizations/{org}/workspaces", a.url), &c.owner, Some(json!({"name": "W"}))).await;
+    let ws = api(
+        reqwest::Method::POST,
+        &format!("{}/v1/organizations/{org}/workspaces", a.url),
+        &c.owner,
+        Some(json!({"name": "W"})),
+    )
+    .await;
     let ws_id = ws["id"].as_str().unwrap().to_owned();
     let view = format!("?permission=workspace.view&entityId={ws_id}");
     assert_eq!(authz(&a.url, &second, &view).await, 403);
-    api(reqwest::Method::POST, &format!("{}/{id}/roles", tokens(&b.url)), &c.owner, Some(json!({"roles": [
+    api(
+        reqwest::Method::POST,
+        &format!("{}/{id}/roles", tokens(&b.url)),
+        &c.owner,
+        Some(json!({"roles": [
         {"entityType": "ORGANIZATION", "entityId": org, "role": "ORGANIZATION_MEMBER"},
-        {"entityType": "WORKSPACE", "entityId": ws_id, "role": "WORKSPACE_ACCESSOR"}]}))).await;
+        {"entityType": "WORKSPACE", "entityId": ws_id, "role": "WORKSPACE_ACCESSOR"}]})),
+    )
+    .await;
     assert_eq!(authz(&a.url, &second, &view).await, 200);
 
     // Deleted on B: rejected on A.
-    let resp = reqwest::Client::new().delete(format!("{}/{id}", tokens(&b.url))).bearer_auth(&c.owner).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/{id}", tokens(&b.url)))
+        .bearer_auth(&c.owner)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
-    until_status(within, "A rejects the deleted token", &a.url, &second, "", 401).await;
+    until_status(
+        within,
+        "A rejects the deleted token",
+        &a.url,
+        &second,
+        "",
+        401,
+    )
+    .await;
 
     // Signed out on A: the session's access token is rejected on B.
     let access = sign_in_ui(&a.url, &c).await;
     assert_eq!(authz(&b.url, &access, "").await, 200);
-    let out = reqwest::Client::new().post(format!("{}/logout", a.url)).bearer_auth(&access).send().await.unwrap();
+    let out = reqwest::Client::new()
+        .post(format!("{}/logout", a.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 204);
-    until_status(within, "B rejects the signed-out session", &b.url, &access, "", 401).await;
+    until_status(
+        within,
+        "B rejects the signed-out session",
+        &b.url,
+        &access,
+        "",
+        401,
+    )
+    .await;
 
     // Key rotation by an operator: both replicas publish and sign with the new key.
     let rotated = ok(clean_command()
-        .args(["keys", "rotate", "--database-url", &c.database, "--algorithm", "ES256"])
+        .args([
+            "keys",
+            "rotate",
+            "--database-url",
+            &c.database,
+            "--algorithm",
+            "ES256",
+        ])
         .env("TESSERA_MASTER_KEY", &c.key)
         .output()
         .unwrap());
@@ -140,15 +227,33 @@ async fn changes_on_one_replica_reach_the_other() {
         let kid = kid.clone();
         eventually(within, "the new key is published", || {
             let (url, kid) = (url.clone(), kid.clone());
-            async move { reqwest::get(format!("{url}/.well-known/jwks.json")).await.unwrap().text().await.unwrap().contains(&kid) }
+            async move {
+                reqwest::get(format!("{url}/.well-known/jwks.json"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+                    .contains(&kid)
+            }
         })
         .await;
     }
-    let made_on_b = api(reqwest::Method::POST, &tokens(&b.url), &c.owner,
-        Some(json!({"name": "new key", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}))).await;
+    let made_on_b = api(
+        reqwest::Method::POST,
+        &tokens(&b.url),
+        &c.owner,
+        Some(json!({"name": "new key", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})),
+    )
+    .await;
     let value = made_on_b["token"].as_str().unwrap();
     use base64::Engine as _;
-    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(header["kid"], kid.as_str());
     assert_eq!(header["alg"], "ES256");
     assert_eq!(authz(&a.url, value, "").await, 200);
@@ -158,27 +263,58 @@ async fn changes_on_one_replica_reach_the_other() {
 
 /// Signs in through `url` as the web UI client and answers an access token.
 async fn sign_in_ui(url: &str, c: &Cluster) -> String {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let login = http.post(format!("{url}/login")).form(&[("email", c.owner_email.as_str()), ("password", c.owner_password.as_str())]).send().await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{url}/login"))
+        .form(&[
+            ("email", c.owner_email.as_str()),
+            ("password", c.owner_password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let verifier = "v".repeat(64);
     let redirect = format!("{ISSUER}/ui/callback");
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
         ("client_id", "tessera-ui"),
         ("redirect_uri", redirect.as_str()),
-        ("code_challenge", tessera_testkit::pkce_challenge(&verifier).as_str()),
+        (
+            "code_challenge",
+            tessera_testkit::pkce_challenge(&verifier).as_str(),
+        ),
         ("code_challenge_method", "S256"),
     ])
     .unwrap();
-    let resp = http.get(format!("{url}/authorize?{query}")).header("cookie", &cookie).send().await.unwrap();
+    let resp = http
+        .get(format!("{url}/authorize?{query}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 303);
-    let code = tessera_testkit::query_param(resp.headers()["location"].to_str().unwrap(), "code").unwrap();
+    let code =
+        tessera_testkit::query_param(resp.headers()["location"].to_str().unwrap(), "code").unwrap();
     let tokens: Value = http
         .post(format!("{url}/oauth/token"))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect.as_str()),
-            ("client_id", "tessera-ui"), ("code_verifier", verifier.as_str())])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("client_id", "tessera-ui"),
+            ("code_verifier", verifier.as_str()),
+        ])
         .send()
         .await
         .unwrap()
@@ -204,7 +340,9 @@ impl Proxy {
         let (c, g) = (cut.clone(), generation.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
                 if c.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
@@ -213,7 +351,9 @@ impl Proxy {
                 let target = target.clone();
                 tokio::spawn(async move {
                     let born = g.load(Ordering::SeqCst);
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
                     let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
                     let watch = async {
                         while !c.load(Ordering::SeqCst) && g.load(Ordering::SeqCst) == born {
@@ -224,7 +364,11 @@ impl Proxy {
                 });
             }
         });
-        Self { port, cut, generation }
+        Self {
+            port,
+            cut,
+            generation,
+        }
     }
 
     fn cut(&self) {
@@ -241,23 +385,49 @@ impl Proxy {
 async fn a_replica_cut_off_from_the_database_fails_closed_and_recovers() {
     let Some(c) = cluster().await else { return };
     // The replica reaches PostgreSQL through a proxy we can cut; another does not.
-    let (host_port, rest) = c.database.split_once("://").map(|(_, r)| r).unwrap().split_once('/').unwrap();
+    let (host_port, rest) = c
+        .database
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap()
+        .split_once('/')
+        .unwrap();
     let host_port = host_port.rsplit_once('@').map_or(host_port, |(_, hp)| hp);
     let proxy = Proxy::start(host_port.to_owned()).await;
-    let user = c.database.split_once("://").unwrap().1.split_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+    let user = c
+        .database
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('@')
+        .map(|(u, _)| format!("{u}@"))
+        .unwrap_or_default();
     let through_proxy = format!("postgres://{user}127.0.0.1:{}/{rest}", proxy.port);
     let cut_off = replica(&c, &through_proxy).await;
     let direct = replica(&c, &c.database).await;
     let org = org(&direct.url, &c.owner).await;
-    let created = api(reqwest::Method::POST, &format!("{}/v1/organizations/{org}/tokens", direct.url), &c.owner,
-        Some(json!({"name": "victim", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}))).await;
+    let created = api(
+        reqwest::Method::POST,
+        &format!("{}/v1/organizations/{org}/tokens", direct.url),
+        &c.owner,
+        Some(json!({"name": "victim", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})),
+    )
+    .await;
     let value = created["token"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(authz(&cut_off.url, &value, "").await, 200);
 
     proxy.cut();
     let limit = Duration::from_secs(40);
-    until_status(limit, "the cut-off replica answers 503", &cut_off.url, &value, "", 503).await;
+    until_status(
+        limit,
+        "the cut-off replica answers 503",
+        &cut_off.url,
+        &value,
+        "",
+        503,
+    )
+    .await;
     assert_ne!(feed_state(&cut_off.url).await, "up");
     // Revoked during the outage, through the other replica.
     let resp = reqwest::Client::new()
@@ -273,7 +443,14 @@ async fn a_replica_cut_off_from_the_database_fails_closed_and_recovers() {
     }
 
     proxy.restore();
-    until_status(limit, "the replica recovers and knows of the revocation", &cut_off.url, &value, "", 401)
+    until_status(
+        limit,
+        "the replica recovers and knows of the revocation",
+        &cut_off.url,
+        &value,
+        "",
+        401,
+    )
     .await;
     eventually(limit, "the feed is up again", || {
         let url = cut_off.url.clone();
@@ -289,8 +466,13 @@ async fn racing_rotations_leave_exactly_one_current_value() {
     let a = replica(&c, &c.database).await;
     let b = replica(&c, &c.database).await;
     let org = org(&a.url, &c.owner).await;
-    let created = api(reqwest::Method::POST, &format!("{}/v1/organizations/{org}/tokens", a.url), &c.owner,
-        Some(json!({"name": "raced", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}))).await;
+    let created = api(
+        reqwest::Method::POST,
+        &format!("{}/v1/organizations/{org}/tokens", a.url),
+        &c.owner,
+        Some(json!({"name": "raced", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let http = reqwest::Client::new();
     let (mut won, mut conflicts) = (Vec::new(), 0);
@@ -323,12 +505,42 @@ async fn racing_rotations_leave_exactly_one_current_value() {
     assert_eq!(won.len() + conflicts, 40);
     // Exactly one value is current: the last one that won. Every earlier one is refused.
     let last = won.last().unwrap();
-    until_status(Duration::from_secs(5), "the last value works", &a.url, last, "", 200).await;
+    until_status(
+        Duration::from_secs(5),
+        "the last value works",
+        &a.url,
+        last,
+        "",
+        200,
+    )
+    .await;
     for earlier in &won[..won.len() - 1] {
-        until_status(Duration::from_secs(5), "an earlier value is refused on A", &a.url, earlier, "", 401).await;
-        until_status(Duration::from_secs(5), "an earlier value is refused on B", &b.url, earlier, "", 401).await;
+        until_status(
+            Duration::from_secs(5),
+            "an earlier value is refused on A",
+            &a.url,
+            earlier,
+            "",
+            401,
+        )
+        .await;
+        until_status(
+            Duration::from_secs(5),
+            "an earlier value is refused on B",
+            &b.url,
+            earlier,
+            "",
+            401,
+        )
+        .await;
     }
-    let token = api(reqwest::Method::GET, &format!("{}/v1/organizations/{org}/tokens/{id}", a.url), &c.owner, None).await;
+    let token = api(
+        reqwest::Method::GET,
+        &format!("{}/v1/organizations/{org}/tokens/{id}", a.url),
+        &c.owner,
+        None,
+    )
+    .await;
     assert!(last.ends_with(token["shortToken"].as_str().unwrap()));
 }
 
@@ -341,21 +553,38 @@ async fn a_replica_killed_mid_rotation_leaves_one_current_value_per_token() {
     for i in 0..4 {
         let t = api(reqwest::Method::POST, &format!("{}/v1/organizations/{org}/tokens", a.url), &c.owner,
             Some(json!({"name": format!("t{i}"), "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}))).await;
-        ids.push((t["id"].as_str().unwrap().to_owned(), t["token"].as_str().unwrap().to_owned()));
+        ids.push((
+            t["id"].as_str().unwrap().to_owned(),
+            t["token"].as_str().unwrap().to_owned(),
+        ));
     }
     // A stream of rotations on every token; the last value each client saw is recorded.
     let seen = Arc::new(std::sync::Mutex::new(ids.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut streams = Vec::new();
     for (i, (id, _)) in ids.iter().enumerate() {
-        let (seen, stop, url, owner, org, id) = (seen.clone(), stop.clone(), a.url.clone(), c.owner.clone(), org.clone(), id.clone());
+        let (seen, stop, url, owner, org, id) = (
+            seen.clone(),
+            stop.clone(),
+            a.url.clone(),
+            c.owner.clone(),
+            org.clone(),
+            id.clone(),
+        );
         streams.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             while !stop.load(Ordering::SeqCst) {
-                let Ok(resp) = http.post(format!("{url}/v1/organizations/{org}/tokens/{id}/rotate")).bearer_auth(&owner).send().await else {
+                let Ok(resp) = http
+                    .post(format!("{url}/v1/organizations/{org}/tokens/{id}/rotate"))
+                    .bearer_auth(&owner)
+                    .send()
+                    .await
+                else {
                     break;
                 };
-                let Ok(body) = resp.json::<Value>().await else { break };
+                let Ok(body) = resp.json::<Value>().await else {
+                    break;
+                };
                 if let Some(v) = body["token"].as_str() {
                     seen.lock().unwrap()[i].1 = v.to_owned();
                 }
@@ -372,7 +601,13 @@ async fn a_replica_killed_mid_rotation_leaves_one_current_value_per_token() {
     let restarted = replica(&c, &c.database).await;
     let seen = seen.lock().unwrap().clone();
     for (id, last_seen) in seen {
-        let token = api(reqwest::Method::GET, &format!("{}/v1/organizations/{org}/tokens/{id}", restarted.url), &c.owner, None).await;
+        let token = api(
+            reqwest::Method::GET,
+            &format!("{}/v1/organizations/{org}/tokens/{id}", restarted.url),
+            &c.owner,
+            None,
+        )
+        .await;
         let status = authz(&restarted.url, &last_seen, "").await;
         if last_seen.ends_with(token["shortToken"].as_str().unwrap()) {
             // The last answer received is the current value.

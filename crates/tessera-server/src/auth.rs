@@ -64,7 +64,8 @@ async fn validate(
             ..
         } => {
             let status = state
-                .status.get(*token_id, state.store.as_ref(), state.feed.caches_current())
+                .status
+                .get(*token_id, state.store.as_ref(), state.feed.caches_current())
                 .await
                 .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
                 .ok_or(AuthFailure::Rejected(Rejection::UnknownToken))?;
@@ -85,7 +86,12 @@ async fn validate(
             ..
         } => {
             let session = state
-                .sessions.get(*session_id, state.store.as_ref(), state.feed.caches_current())
+                .sessions
+                .get(
+                    *session_id,
+                    state.store.as_ref(),
+                    state.feed.caches_current(),
+                )
                 .await
                 .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
                 .ok_or(AuthFailure::Rejected(Rejection::SessionEnded))?;

@@ -63,7 +63,8 @@ impl FeedHealth {
         let before = self.0.swap(state as u8, Ordering::AcqRel);
         if before != state as u8 {
             tracing::info!(feed = state.as_str(), "change feed");
-            metrics::gauge!("tessera_change_feed_up").set(f64::from(u8::from(state == FeedState::Up)));
+            metrics::gauge!("tessera_change_feed_up")
+                .set(f64::from(u8::from(state == FeedState::Up)));
         }
     }
 

@@ -41,8 +41,17 @@ pub async fn list(state: &AppState) -> Result<Vec<KeyInfo>, ApiError> {
 /// Makes `pair` the active signing key on every server. Older keys stay published and
 /// keep verifying what they signed.
 async fn activate(state: &AppState, pair: &KeyPair) -> Result<String, ApiError> {
-    if state.store.signing_keys().await?.iter().any(|k| k.kid == pair.kid()) {
-        return Err(ApiError::Conflict(format!("key {} is already stored", pair.kid())));
+    if state
+        .store
+        .signing_keys()
+        .await?
+        .iter()
+        .any(|k| k.kid == pair.kid())
+    {
+        return Err(ApiError::Conflict(format!(
+            "key {} is already stored",
+            pair.kid()
+        )));
     }
     let sealed = state
         .master()
@@ -52,7 +61,8 @@ async fn activate(state: &AppState, pair: &KeyPair) -> Result<String, ApiError> 
         kid: pair.kid().to_owned(),
         algorithm: pair.algorithm(),
         sealed_private_key: sealed,
-        public_jwk: serde_json::to_string(&pair.public_jwk()).map_err(|e| ApiError::Internal(e.to_string()))?,
+        public_jwk: serde_json::to_string(&pair.public_jwk())
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
         active: true,
         created_at: crate::api::now_seconds(state),
         retired_at: None,
@@ -88,7 +98,11 @@ pub async fn retire(state: &AppState, kid: &str) -> Result<(), ApiError> {
             "{kid} is the active signing key: run `tessera keys rotate` first, then retire it"
         )));
     }
-    if !state.store.retire_signing_key(kid, crate::api::now_seconds(state)).await? {
+    if !state
+        .store
+        .retire_signing_key(kid, crate::api::now_seconds(state))
+        .await?
+    {
         return Err(ApiError::Conflict(format!("{kid} is already retired")));
     }
     state.reload_keys().await?;

@@ -165,7 +165,12 @@ pub async fn signed_in(
         return Ok(None);
     };
     let live = state
-        .sessions.get(session.id, state.store.as_ref(), state.feed.caches_current())
+        .sessions
+        .get(
+            session.id,
+            state.store.as_ref(),
+            state.feed.caches_current(),
+        )
         .await?
         .is_some_and(|s| s.check(state.clock.now()).is_ok());
     Ok(live.then(|| (session, secret.to_owned())))
@@ -437,7 +442,14 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Result<R
         };
         // Signing out of the web UI signs the browser out too: otherwise the next
         // "Sign in" would pass without a password.
-        let session = state.sessions.get(session_id, state.store.as_ref(), state.feed.caches_current()).await?;
+        let session = state
+            .sessions
+            .get(
+                session_id,
+                state.store.as_ref(),
+                state.feed.caches_current(),
+            )
+            .await?;
         sessions::end(&state, session_id).await?;
         if let Some(s) = session
             && s.client_id == UI_CLIENT

@@ -49,7 +49,12 @@ impl SessionCache {
 
     /// The session: from memory when `current` (the caches hear every change), else
     /// from the store (and then remembered).
-    pub async fn get(&self, id: SessionId, store: &dyn Store, current: bool) -> StoreResult<Option<Session>> {
+    pub async fn get(
+        &self,
+        id: SessionId,
+        store: &dyn Store,
+        current: bool,
+    ) -> StoreResult<Option<Session>> {
         if current && let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(Some(s.clone()));
         }

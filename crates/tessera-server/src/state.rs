@@ -15,8 +15,8 @@ use time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::keyring::{KeyRing, KeyRingError};
 use crate::feed::{FeedHealth, FeedState};
+use crate::keyring::{KeyRing, KeyRingError};
 use crate::sessions::SessionCache;
 use crate::status::StatusCache;
 use crate::usage::UsageRecorder;
@@ -97,10 +97,13 @@ impl AppState {
 
     /// Reloads the signing keys from the store.
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
-        self.keys.reload(self.store.as_ref(), &self.master).await.map_err(|e| match e {
-            KeyRingError::Store(s) => s,
-            other => StoreError::Corrupt(other.to_string()),
-        })
+        self.keys
+            .reload(self.store.as_ref(), &self.master)
+            .await
+            .map_err(|e| match e {
+                KeyRingError::Store(s) => s,
+                other => StoreError::Corrupt(other.to_string()),
+            })
     }
 
     /// Builds the state: loads (or creates) signing keys and the status cache.
@@ -132,7 +135,11 @@ impl AppState {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         // With PostgreSQL other servers may write: trust the caches only once the feed
         // listens (see `feed::spawn`).
-        let feed = if store.backend() == "postgres" { FeedState::Down } else { FeedState::NotNeeded };
+        let feed = if store.backend() == "postgres" {
+            FeedState::Down
+        } else {
+            FeedState::NotNeeded
+        };
         let issuer = config.issuer();
         let config_lifetimes = config.session_lifetimes();
         let verify_config = VerifyConfig {

@@ -56,7 +56,12 @@ impl StatusCache {
     /// The status of `id`: from memory, else from the store (and then remembered).
     /// The status of `id`: from memory when `current` (the caches hear every change),
     /// else from the store; what the store says is remembered (monotonically).
-    pub async fn get(&self, id: TokenId, store: &dyn Store, current: bool) -> StoreResult<Option<TokenStatus>> {
+    pub async fn get(
+        &self,
+        id: TokenId,
+        store: &dyn Store,
+        current: bool,
+    ) -> StoreResult<Option<TokenStatus>> {
         if current && let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(Some(s.clone()));
         }
@@ -64,7 +69,12 @@ impl StatusCache {
             return Ok(None);
         };
         self.put(&token);
-        Ok(self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned())
+        Ok(self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned())
     }
 
     pub fn len(&self) -> usize {

@@ -7,8 +7,8 @@
 //! flags as integers, and every multi-statement write starts with a write so SQLite
 //! never has to upgrade a read transaction.
 
-mod migrations;
 pub mod feed;
+mod migrations;
 mod sessions;
 mod sql;
 

@@ -366,7 +366,9 @@ fn unescape(s: &str) -> String {
 
 /// `TESSERA_TEST_DATABASE_URL`: tests that need PostgreSQL run when it is set.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TESSERA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("TESSERA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// Creates a fresh database on the server `base` names; answers its URL.
@@ -374,12 +376,17 @@ pub async fn fresh_postgres(base: &str) -> String {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let name = format!("tessera_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::AnyConnection::connect(base).await.expect("TESSERA_TEST_DATABASE_URL reachable");
+    let mut conn = sqlx::AnyConnection::connect(base)
+        .await
+        .expect("TESSERA_TEST_DATABASE_URL reachable");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
         .expect("create database");
     let (prefix, _) = base.rsplit_once('/').expect("a URL with a database name");
-    let query = base.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = base
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{prefix}/{name}{query}")
 }

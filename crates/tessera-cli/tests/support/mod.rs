@@ -124,7 +124,6 @@ pub async fn authz(url: &str, token: &str, query: &str) -> u16 {
         .as_u16()
 }
 
-
 /// Polls `check` until it is true, at most `limit`; panics with `what` after.
 pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
 where
@@ -151,14 +150,24 @@ pub async fn feed_state(url: &str) -> String {
 }
 
 /// Polls `/v1/authz` until it answers `want`, at most `limit`; answers how long it took.
-pub async fn until_status(limit: Duration, what: &str, url: &str, token: &str, query: &str, want: u16) -> Duration {
+pub async fn until_status(
+    limit: Duration,
+    what: &str,
+    url: &str,
+    token: &str,
+    query: &str,
+    want: u16,
+) -> Duration {
     let start = Instant::now();
     loop {
         let got = authz(url, token, query).await;
         if got == want {
             return start.elapsed();
         }
-        assert!(start.elapsed() < limit, "not within {limit:?}: {what} (last answer {got})");
+        assert!(
+            start.elapsed() < limit,
+            "not within {limit:?}: {what} (last answer {got})"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -51,7 +51,8 @@ pub async fn revoke(
     if let Some(sid) = session {
         // Only the client the session belongs to may end it this way.
         let owned = state
-            .sessions.get(sid, state.store.as_ref(), state.feed.caches_current())
+            .sessions
+            .get(sid, state.store.as_ref(), state.feed.caches_current())
             .await?
             .is_some_and(|s| s.client_id == client.id);
         if owned {

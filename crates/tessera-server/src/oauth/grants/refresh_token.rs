@@ -30,7 +30,8 @@ pub async fn exchange(
         Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token")),
     };
     let session = state
-        .sessions.get(sid, state.store.as_ref(), state.feed.caches_current())
+        .sessions
+        .get(sid, state.store.as_ref(), state.feed.caches_current())
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the session no longer exists"))?;
     if session.client_id != client.id {
