@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair,
 };
@@ -91,8 +92,12 @@ pub enum KeyError {
     Crypto(&'static str),
 }
 
-/// The key that seals signing keys at rest.
-pub struct MasterKey(LessSafeKey);
+/// The key that seals signing keys at rest, and (through a key derived from it) tags
+/// values that every replica must be able to check, such as the web UI's CSRF tokens.
+pub struct MasterKey {
+    aead: LessSafeKey,
+    mac: aws_lc_rs::hmac::Key,
+}
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,7 +114,25 @@ impl MasterKey {
         }
         let key =
             UnboundKey::new(&AES_256_GCM, bytes.expose()).map_err(|_| KeyError::BadMasterKey)?;
-        Ok(Self(LessSafeKey::new(key)))
+        // A separate key for tags, so that no key serves two algorithms.
+        let root = hmac::Key::new(hmac::HMAC_SHA256, bytes.expose());
+        let derived = hmac::sign(&root, b"tessera master key: tags v1");
+        Ok(Self {
+            aead: LessSafeKey::new(key),
+            mac: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+        })
+    }
+
+    /// HMAC-SHA256 of `message` under the tag key, bound to `purpose`: a tag made for one
+    /// purpose never checks for another.
+    pub fn tag(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.mac);
+        ctx.update(&(purpose.len() as u64).to_be_bytes());
+        ctx.update(purpose.as_bytes());
+        ctx.update(message);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     /// From the base64 text of `TESSERA_MASTER_KEY` or a key file (whitespace trimmed).
@@ -136,7 +159,7 @@ impl MasterKey {
         let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes)
             .map_err(|_| KeyError::Crypto("nonce"))?;
         let mut in_out = plaintext.expose().to_vec();
-        self.0
+        self.aead
             .seal_in_place_append_tag(nonce, Aad::from(kid.as_bytes()), &mut in_out)
             .map_err(|_| KeyError::Crypto("seal"))?;
         let mut out = nonce_bytes;
@@ -153,7 +176,7 @@ impl MasterKey {
             Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::WrongMasterKey)?;
         let mut in_out = ciphertext.to_vec();
         let plain = self
-            .0
+            .aead
             .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut in_out)
             .map_err(|_| KeyError::WrongMasterKey)?;
         let plain = SecretBytes::new(plain.to_vec());
@@ -483,6 +506,32 @@ mod tests {
             mk.open("kid-1", &sealed[..5]).unwrap_err(),
             KeyError::WrongMasterKey
         );
+    }
+
+    #[test]
+    fn tags_depend_on_key_purpose_and_message() {
+        let (a, text) = MasterKey::generate();
+        let same = MasterKey::from_base64(std::str::from_utf8(text.expose()).unwrap()).unwrap();
+        let (b, _) = MasterKey::generate();
+        assert_eq!(
+            a.tag("csrf", b"s1"),
+            same.tag("csrf", b"s1"),
+            "replicas agree"
+        );
+        assert_ne!(a.tag("csrf", b"s1"), b.tag("csrf", b"s1"), "another key");
+        assert_ne!(
+            a.tag("csrf", b"s1"),
+            a.tag("csrf", b"s2"),
+            "another message"
+        );
+        assert_ne!(
+            a.tag("csrf", b"s1"),
+            a.tag("other", b"s1"),
+            "another purpose"
+        );
+        // The purpose is length-prefixed: moving bytes between purpose and message
+        // gives another tag.
+        assert_ne!(a.tag("ab", b"c"), a.tag("a", b"bc"));
     }
 
     #[test]

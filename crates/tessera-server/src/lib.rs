@@ -18,6 +18,7 @@ pub mod oauth;
 pub mod sessions;
 pub mod state;
 pub mod status;
+pub mod ui;
 pub mod usage;
 pub mod well_known;
 
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route("/.well-known/oauth-authorization-server", get(well_known::openid_configuration))
         .route("/.well-known/openid-configuration", get(well_known::openid_configuration))
+        .merge(ui::routes(&state))
         .route("/healthz", get(well_known::healthz))
         .route("/readyz", get(well_known::readyz))
         .route("/metrics", get(well_known::metrics))

@@ -184,14 +184,15 @@ pub fn csrf_token(cookie_secret: &str) -> String {
         .encode(sha256(format!("csrf:{cookie_secret}").as_bytes()))
 }
 
-/// A state-changing browser request must come from our own pages: `Sec-Fetch-Site`, when
-/// sent, is `same-origin` (or `none`, typed by the person); `Origin`, when sent, names
-/// the host the request went to.
+/// A state-changing browser request must come from our own pages. `Sec-Fetch-Site`,
+/// which browsers set and pages cannot forge, decides when sent: `same-origin` (or
+/// `none`, typed by the person). Without it (older browsers), `Origin`, when sent, must
+/// name the host the request went to. `Origin` alone is not enough for current browsers:
+/// under our `Referrer-Policy: no-referrer` Chromium sends `Origin: null` even for a
+/// same-origin form.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
@@ -476,4 +477,52 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Result<R
         HeaderValue::from_static("tessera_signin=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn sec_fetch_site_decides_when_the_browser_sends_it() {
+        let host = ("host", "tessera.test");
+        for ok in ["same-origin", "none"] {
+            assert!(same_origin(&headers(&[host, ("sec-fetch-site", ok)])));
+            // Chromium under `Referrer-Policy: no-referrer`: Origin is "null".
+            assert!(same_origin(&headers(&[
+                host,
+                ("sec-fetch-site", ok),
+                ("origin", "null")
+            ])));
+        }
+        for bad in ["same-site", "cross-site", "bogus"] {
+            assert!(!same_origin(&headers(&[
+                host,
+                ("sec-fetch-site", bad),
+                ("origin", "http://tessera.test")
+            ])));
+        }
+    }
+
+    #[test]
+    fn without_sec_fetch_site_the_origin_must_be_ours() {
+        let host = ("host", "tessera.test");
+        assert!(same_origin(&headers(&[host])), "not a browser form");
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "http://tessera.test")
+        ])));
+        for bad in ["http://evil.test", "null", "http://tessera.test.evil.test"] {
+            assert!(!same_origin(&headers(&[host, ("origin", bad)])), "{bad}");
+        }
+        assert!(!same_origin(&headers(&[("origin", "http://tessera.test")])));
+    }
 }

@@ -85,7 +85,7 @@ impl SessionCache {
 }
 
 /// RFC 6749 §5.1.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,

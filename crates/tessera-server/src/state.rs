@@ -60,6 +60,10 @@ pub struct Inner {
     pub decoy_hash: String,
     /// Whether changes by other servers reach the caches.
     pub feed: FeedHealth,
+    /// The web UI's refreshes of the last seconds, by refresh-token hash: parallel page
+    /// loads with one expired access token share one refresh instead of tripping
+    /// reuse detection.
+    pub ui_refreshes: crate::ui::RecentRefreshes,
     /// Opens the active signing key when the keys are reloaded.
     master: MasterKey,
 }
@@ -169,6 +173,7 @@ impl AppState {
             hashing: Semaphore::new(cores),
             decoy_hash,
             feed: FeedHealth::new(feed),
+            ui_refreshes: crate::ui::RecentRefreshes::default(),
             master,
         })))
     }

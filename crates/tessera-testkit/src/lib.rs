@@ -309,6 +309,22 @@ impl TestApp {
         .await
     }
 
+    /// A seeded application served on `127.0.0.1:0` whose issuer is that address, as a
+    /// browser needs: the web UI's sign-in comes back to `{issuer}/ui/callback`.
+    pub async fn live() -> (Self, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Self::with_config(|c| c.issuer = Some(format!("http://{addr}"))).await;
+        let router = tessera_server::router(app.state.clone());
+        tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, service).await;
+        });
+        (app, addr)
+    }
+
     /// Serves the router on `127.0.0.1:0`; answers the address.
     pub async fn serve(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -111,7 +111,8 @@ pub async fn token(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn exchange(state: &AppState, body: &[u8]) -> Result<TokenResponse, OAuthError> {
+/// The token endpoint itself, for a form body: what `POST /oauth/token` answers.
+pub(crate) async fn exchange(state: &AppState, body: &[u8]) -> Result<TokenResponse, OAuthError> {
     let request = TokenRequest::parse(body)?;
     let client = client(state, request.client_id()).await?;
     match request {

@@ -1,0 +1,461 @@
+//! The web UI under `/ui`: server-rendered pages for API tokens, members and sessions.
+//!
+//! The UI is an OAuth client of this server (`tessera-ui`): signing in goes through
+//! `/authorize` with PKCE S256 and the token endpoint; the session's access and refresh
+//! tokens live in `HttpOnly; SameSite=Lax` cookies (`Secure` when the issuer is HTTPS),
+//! scoped to `/ui`. Every page validates the access token on the same path as the API,
+//! refreshes it when it has expired, and sends the person back to sign in when the
+//! session is over. Pages call the `/v1` handlers themselves, so the UI can never allow
+//! what the API refuses.
+//!
+//! Every POST passes [`session_layer`]: same origin (`Sec-Fetch-Site` / `Origin`) and a
+//! CSRF token bound to the session (an HMAC of the session id under a key derived from
+//! the master key, so every replica agrees).
+
+mod pages;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use tessera_core::claims::Identity;
+use tessera_core::ids::SessionId;
+use tessera_core::secret::{constant_time_eq, random_bytes, sha256};
+use tessera_core::session::secret_hash;
+
+use crate::auth::{AuthFailure, Caller};
+use crate::error::{ApiError, OwnBody};
+use crate::login::{UI_CLIENT, cookie, same_origin};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::sessions::TokenResponse;
+use crate::state::AppState;
+
+/// The session's access token.
+pub const ACCESS_COOKIE: &str = "tessera_ui_at";
+/// The session's refresh token.
+pub const REFRESH_COOKIE: &str = "tessera_ui_rt";
+/// `state` and PKCE verifier of a sign-in in progress.
+pub const FLOW_COOKIE: &str = "tessera_ui_flow";
+/// How long a sign-in may take, from `/ui/login` to `/ui/callback`.
+const FLOW_SECONDS: i64 = 600;
+/// How long a refresh's answer is shared with parallel requests that present the same
+/// (now used) refresh token.
+const SHARED_REFRESH: Duration = Duration::from_secs(10);
+/// Largest form a page posts.
+const MAX_FORM: usize = 64 * 1024;
+
+/// The UI's routes: sign-in, callback and script are public, every other page passes
+/// [`session_layer`].
+pub fn routes(state: &AppState) -> Router<AppState> {
+    use pages as p;
+    let pages = Router::new()
+        .route("/ui", get(p::overview))
+        .route("/ui/", get(p::overview))
+        .route("/ui/tokens", get(p::organization_tokens))
+        .route("/ui/workspaces/{id}/tokens", get(p::workspace_tokens))
+        .route("/ui/deployments/{id}/tokens", get(p::deployment_tokens))
+        .route("/ui/tokens/new", get(p::new_token).post(p::create_token))
+        .route("/ui/tokens/{id}", get(p::token_detail))
+        .route(
+            "/ui/tokens/{id}/edit",
+            get(p::edit_token).post(p::update_token),
+        )
+        .route(
+            "/ui/tokens/{id}/rotate",
+            get(p::confirm_rotate).post(p::rotate_token),
+        )
+        .route(
+            "/ui/tokens/{id}/delete",
+            get(p::confirm_delete).post(p::delete_token),
+        )
+        .route("/ui/tokens/{id}/roles", post(p::add_token_role))
+        .route("/ui/tokens/{id}/roles/remove", post(p::remove_token_role))
+        .route("/ui/members", get(p::members))
+        .route(
+            "/ui/members/{id}/end-sessions",
+            post(p::end_member_sessions),
+        )
+        .route("/ui/sessions", get(p::sessions))
+        .route("/ui/sessions/end-all", post(p::end_all_sessions))
+        .route("/ui/sessions/{id}/end", post(p::end_session))
+        .route("/ui/logout", post(p::sign_out))
+        .route("/ui/{*rest}", get(p::not_found).post(p::not_found))
+        .layer(middleware::from_fn_with_state(state.clone(), session_layer));
+    Router::new()
+        .route("/ui/login", get(start_sign_in))
+        .route("/ui/callback", get(callback))
+        .route("/ui/signed-out", get(p::signed_out))
+        .route("/ui/assets/ui.js", get(script))
+        .merge(pages)
+}
+
+/// The signed-in person of a page.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    pub caller: Caller,
+    pub session_id: SessionId,
+    pub email: String,
+    /// The CSRF token every form of this session carries.
+    pub csrf: String,
+}
+
+/// Recent refreshes, by the hash of the refresh token they used.
+#[derive(Default)]
+pub struct RecentRefreshes(tokio::sync::Mutex<HashMap<String, (Instant, TokenResponse)>>);
+
+/// The CSRF token of a session.
+fn csrf_for(state: &AppState, session: SessionId) -> String {
+    URL_SAFE_NO_PAD.encode(
+        state
+            .master()
+            .tag("tessera-ui csrf", session.as_uuid().as_bytes()),
+    )
+}
+
+fn secure(state: &AppState) -> &'static str {
+    if state.issuer.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// `name=value` for the UI's paths, HttpOnly and SameSite=Lax.
+fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        secure(state)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The cookies that hold a session's tokens.
+fn session_cookies(state: &AppState, tokens: &TokenResponse) -> Vec<HeaderValue> {
+    let max_age = state.lifetimes.absolute.whole_seconds();
+    vec![
+        set_cookie(state, ACCESS_COOKIE, &tokens.access_token, "/ui", max_age),
+        set_cookie(state, REFRESH_COOKIE, &tokens.refresh_token, "/ui", max_age),
+    ]
+}
+
+/// Cookies that clear the session's tokens (and the browser's sign-in).
+fn cleared_cookies(state: &AppState) -> Vec<HeaderValue> {
+    vec![
+        set_cookie(state, ACCESS_COOKIE, "", "/ui", 0),
+        set_cookie(state, REFRESH_COOKIE, "", "/ui", 0),
+        set_cookie(state, crate::login::COOKIE, "", "/", 0),
+    ]
+}
+
+/// Why a page cannot be shown to this request.
+enum Gate {
+    /// No session, or it is over: sign in (again).
+    SignIn,
+    /// Something else went wrong; show it.
+    Error(ApiError),
+}
+
+impl From<ApiError> for Gate {
+    fn from(e: ApiError) -> Self {
+        Self::Error(e)
+    }
+}
+
+/// The person behind the cookies, with any cookies to set (after a refresh).
+async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<(Ui, Vec<HeaderValue>), Gate> {
+    if let Some(access) = cookie(headers, ACCESS_COOKIE).filter(|v| !v.is_empty()) {
+        match crate::auth::authenticate(state, access).await {
+            Ok(verified) => return Ok((load(state, verified).await?, Vec::new())),
+            // Expired, or ended: the refresh token decides.
+            Err(AuthFailure::Rejected(_)) => {}
+            Err(AuthFailure::Unavailable(m)) => return Err(Gate::Error(ApiError::Unavailable(m))),
+        }
+    }
+    let Some(refresh_token) = cookie(headers, REFRESH_COOKIE).filter(|v| !v.is_empty()) else {
+        return Err(Gate::SignIn);
+    };
+    let tokens = refresh(state, refresh_token)
+        .await
+        .map_err(|e| match e.error {
+            ErrorCode::TemporarilyUnavailable => {
+                Gate::Error(ApiError::Unavailable(e.error_description))
+            }
+            ErrorCode::ServerError => Gate::Error(ApiError::Internal(e.error_description)),
+            _ => {
+                tracing::info!(reason = %e.error_description, "web UI session over: sign in again");
+                Gate::SignIn
+            }
+        })?;
+    let verified = crate::auth::authenticate(state, &tokens.access_token)
+        .await
+        .map_err(|e| match e {
+            AuthFailure::Rejected(_) => Gate::SignIn,
+            AuthFailure::Unavailable(m) => Gate::Error(ApiError::Unavailable(m)),
+        })?;
+    Ok((
+        load(state, verified).await?,
+        session_cookies(state, &tokens),
+    ))
+}
+
+/// A refresh through the token endpoint, shared with requests that present the same
+/// refresh token within [`SHARED_REFRESH`].
+async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenResponse, OAuthError> {
+    let key = secret_hash(refresh_token);
+    let mut recent = state.ui_refreshes.0.lock().await;
+    recent.retain(|_, (at, _)| at.elapsed() < SHARED_REFRESH);
+    if let Some((_, tokens)) = recent.get(&key) {
+        return Ok(tokens.clone());
+    }
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", UI_CLIENT),
+    ])
+    .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let tokens = crate::oauth::token::exchange(state, body.as_bytes()).await?;
+    recent.insert(key, (Instant::now(), tokens.clone()));
+    Ok(tokens)
+}
+
+async fn load(
+    state: &AppState,
+    verified: std::sync::Arc<tessera_core::verify::VerifiedToken>,
+) -> Result<Ui, Gate> {
+    let Identity::Session {
+        user_id,
+        session_id,
+        client_id,
+        ..
+    } = &verified.identity
+    else {
+        return Err(Gate::SignIn);
+    };
+    if client_id != UI_CLIENT {
+        return Err(Gate::SignIn);
+    }
+    let (user_id, session_id) = (*user_id, *session_id);
+    let caller = Caller::load(state, verified).await?;
+    let email = state
+        .store
+        .user(user_id)
+        .await
+        .map_err(ApiError::from)?
+        .map(|u| u.email)
+        .ok_or(Gate::SignIn)?;
+    Ok(Ui {
+        caller,
+        session_id,
+        email,
+        csrf: csrf_for(state, session_id),
+    })
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Resolves the session for every page; for a POST, also checks origin and CSRF token.
+async fn session_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let (ui, cookies) = match resolve(&state, &parts.headers).await {
+        Ok(found) => found,
+        Err(Gate::SignIn) if parts.method == Method::GET => {
+            let here = parts.uri.path_and_query().map_or("/ui", |p| p.as_str());
+            let to = format!(
+                "/ui/login?{}",
+                serde_urlencoded::to_string([("next", here)]).unwrap_or_default()
+            );
+            return Redirect::to(&to).into_response();
+        }
+        Err(Gate::SignIn) => {
+            return pages::problem(
+                StatusCode::UNAUTHORIZED,
+                "Your session has ended",
+                "Sign in again, then repeat what you were doing.",
+                None,
+            );
+        }
+        Err(Gate::Error(e)) => return pages::error_page(&e, None),
+    };
+    let body = if parts.method == Method::POST {
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
+            return pages::problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Form too large",
+                "The form sent was larger than any of Tessera's forms.",
+                Some(&ui),
+            );
+        };
+        let token = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
+            .map(|f| f.csrf)
+            .unwrap_or_default();
+        if !same_origin(&parts.headers) || !constant_time_eq(token.as_bytes(), ui.csrf.as_bytes()) {
+            tracing::warn!(session_id = %ui.session_id, path = %parts.uri.path(), "web UI form refused: cross-site or without a valid CSRF token");
+            return pages::problem(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form did not come from Tessera's own pages, so nothing was changed. \
+                 Reload the page and try again.",
+                Some(&ui),
+            );
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+    parts.extensions.insert(ui);
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    for c in cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// Where to go after signing in: a UI path, never anything else.
+fn safe_next(raw: Option<&str>) -> &str {
+    match raw {
+        Some(p)
+            if (p == "/ui" || p.starts_with("/ui/"))
+                && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            p
+        }
+        _ => "/ui",
+    }
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    next: Option<String>,
+}
+
+/// `GET /ui/login`: starts an authorization-code sign-in with PKCE S256.
+async fn start_sign_in(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
+    let flow_state = URL_SAFE_NO_PAD.encode(random_bytes(32));
+    let verifier = URL_SAFE_NO_PAD.encode(random_bytes(32));
+    let challenge = URL_SAFE_NO_PAD.encode(sha256(verifier.as_bytes()));
+    let next = URL_SAFE_NO_PAD.encode(safe_next(q.next.as_deref()));
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", UI_CLIENT),
+        ("redirect_uri", &redirect_uri(&state)),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("state", &flow_state),
+    ])
+    .unwrap_or_default();
+    let mut response = Redirect::to(&format!("/authorize?{query}")).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            &state,
+            FLOW_COOKIE,
+            &format!("{flow_state}.{verifier}.{next}"),
+            "/ui/callback",
+            FLOW_SECONDS,
+        ),
+    );
+    response
+}
+
+fn redirect_uri(state: &AppState) -> String {
+    format!("{}/ui/callback", state.issuer)
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /ui/callback`: checks `state` against the flow cookie and exchanges the code
+/// with its verifier at the token endpoint.
+async fn callback(State(state): State<AppState>, headers: HeaderMap, request: Request) -> Response {
+    let q: CallbackQuery = match serde_urlencoded::from_str(request.uri().query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(_) => return sign_in_failed("The sign-in answer was malformed."),
+    };
+    let flow = cookie(&headers, FLOW_COOKIE).unwrap_or_default();
+    let mut parts = flow.splitn(3, '.');
+    let (Some(expected_state), Some(verifier), Some(next)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return sign_in_failed("This sign-in was not started here, or took too long.");
+    };
+    let given_state = q.state.unwrap_or_default();
+    if given_state.is_empty()
+        || !constant_time_eq(given_state.as_bytes(), expected_state.as_bytes())
+    {
+        tracing::warn!("web UI sign-in refused: state does not match");
+        return sign_in_failed("This sign-in was not started here, or took too long.");
+    }
+    if let Some(error) = q.error {
+        let text = q.error_description.unwrap_or(error);
+        return sign_in_failed(&format!("Sign-in did not complete: {text}."));
+    }
+    let Some(code) = q.code else {
+        return sign_in_failed("The sign-in answer had no code.");
+    };
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", &redirect_uri(&state)),
+        ("client_id", UI_CLIENT),
+        ("code_verifier", verifier),
+    ])
+    .unwrap_or_default();
+    let tokens = match crate::oauth::token::exchange(&state, body.as_bytes()).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::info!(error = ?e.error, description = %e.error_description, "web UI code exchange refused");
+            return sign_in_failed("The sign-in could not be completed. Start again.");
+        }
+    };
+    let next = URL_SAFE_NO_PAD
+        .decode(next)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    let mut response = Redirect::to(safe_next(Some(&next))).into_response();
+    let h = response.headers_mut();
+    for c in session_cookies(&state, &tokens) {
+        h.append(header::SET_COOKIE, c);
+    }
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&state, FLOW_COOKIE, "", "/ui/callback", 0),
+    );
+    response
+}
+
+fn sign_in_failed(text: &str) -> Response {
+    pages::problem(StatusCode::BAD_REQUEST, "Sign-in failed", text, None)
+}
+
+/// The one script: copy-to-clipboard buttons and confirmation prompts.
+async fn script() -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/ui.js"),
+    )
+        .into_response();
+    response.extensions_mut().insert(OwnBody);
+    response
+}

@@ -1,0 +1,364 @@
+//! The web UI without a browser: its OAuth sign-in, cookies, lifetimes, headers, CSRF.
+//! (The browser tests drive the same pages in Chromium.)
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use tessera_testkit::{Answer, TestApp, hidden_fields};
+use time::Duration;
+
+/// The cookies a browser would hold for the server.
+#[derive(Default, Clone)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, answer: &Answer) {
+        for set in answer.headers.get_all("set-cookie") {
+            let set = set.to_str().expect("ascii");
+            let (pair, attrs) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if attrs.contains("Max-Age=0") {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, app: &TestApp, path: &str) -> Answer {
+        let a = app.get_with(path, &[("cookie", &self.header())]).await;
+        self.take(&a);
+        a
+    }
+
+    async fn post(&mut self, app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let a = app
+            .form(
+                path,
+                fields,
+                &[
+                    ("cookie", &self.header()),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+            )
+            .await;
+        self.take(&a);
+        a
+    }
+}
+
+fn location(a: &Answer) -> String {
+    a.header("location")
+        .unwrap_or_else(|| panic!("a redirect, got {} {}", a.status, a.text))
+        .to_owned()
+}
+
+/// Signs in to the web UI the way a browser does; answers the cookies.
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> Jar {
+    let mut jar = Jar::default();
+    let browser = app.browser_sign_in(email, password).await;
+    let (name, value) = browser.split_once('=').unwrap();
+    jar.0.insert(name.into(), value.into());
+
+    let a = jar.get(app, "/ui/tokens").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let start = location(&a);
+    assert!(start.starts_with("/ui/login?next="), "{start}");
+    let a = jar.get(app, &start).await;
+    let authorize = location(&a);
+    assert!(authorize.starts_with("/authorize?"), "{authorize}");
+    assert!(authorize.contains("code_challenge_method=S256"));
+    assert!(authorize.contains("client_id=tessera-ui"));
+    let a = jar.get(app, &authorize).await;
+    let callback = location(&a);
+    let callback = callback
+        .strip_prefix("http://tessera.test")
+        .expect("back to the issuer");
+    assert!(callback.starts_with("/ui/callback?code="), "{callback}");
+    let a = jar.get(app, callback).await;
+    assert_eq!(
+        location(&a),
+        "/ui/tokens",
+        "back where the person was going"
+    );
+    for name in ["tessera_ui_at", "tessera_ui_rt"] {
+        let set = a
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|v| v.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} set"));
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/ui")
+        );
+        assert!(!set.contains("Secure"), "plain HTTP issuer: no Secure");
+    }
+    jar
+}
+
+fn csrf(html: &str) -> String {
+    hidden_fields(html)
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v)
+        .expect("a csrf field")
+}
+
+#[tokio::test]
+async fn sign_in_goes_through_authorize_with_pkce_and_pages_carry_the_security_headers() {
+    let app = TestApp::new().await;
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let page = jar.get(&app, "/ui").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("Acme"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(!page.text.contains("<script>"), "no inline script");
+
+    // A state or verifier that does not match the flow cookie is refused.
+    let a = jar.get(&app, "/ui/callback?code=tsc_x&state=forged").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.text.contains("Sign-in failed"));
+}
+
+#[tokio::test]
+async fn access_token_is_refreshed_transparently_until_the_session_limit() {
+    let app = TestApp::new().await;
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let first_access = jar.0["tessera_ui_at"].clone();
+
+    app.clock.advance(Duration::hours(8) + Duration::seconds(1));
+    let page = jar.get(&app, "/ui").await;
+    assert_eq!(page.status, StatusCode::OK, "refreshed without a word");
+    assert_ne!(jar.0["tessera_ui_at"], first_access, "a new access token");
+
+    // Two pages loaded at once with the same expired token share one refresh: the
+    // second is not taken for a stolen refresh token.
+    app.clock.advance(Duration::hours(8) + Duration::seconds(1));
+    let cookie = jar.header();
+    let headers = [("cookie", cookie.as_str())];
+    let (a, b) = tokio::join!(
+        app.get_with("/ui", &headers),
+        app.get_with("/ui/sessions", &headers),
+    );
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
+    jar.take(&a);
+    assert_eq!(jar.get(&app, "/ui").await.status, StatusCode::OK);
+
+    // Day 29: still fine; after day 30 the person signs in again.
+    app.clock.advance(Duration::days(29) - Duration::hours(16));
+    assert_eq!(jar.get(&app, "/ui/tokens").await.status, StatusCode::OK);
+    app.clock.advance(Duration::days(1) + Duration::seconds(1));
+    let a = jar.get(&app, "/ui/tokens").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(location(&a).starts_with("/ui/login"));
+}
+
+#[tokio::test]
+async fn forms_need_the_session_csrf_token_and_a_same_origin_request() {
+    let app = TestApp::new().await;
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let page = jar.get(&app, "/ui/tokens/new?scope=ORGANIZATION").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let token = csrf(&page.text);
+    let fields = |csrf: &'static str| {
+        vec![
+            ("scope", "ORGANIZATION"),
+            ("name", "from elsewhere"),
+            ("role", "ORGANIZATION_OWNER"),
+            ("csrf", csrf),
+        ]
+    };
+    let leaked: &'static str = Box::leak(token.clone().into_boxed_str());
+
+    // No token, a wrong token: refused.
+    for bad in ["", "AAAA"] {
+        let a = jar.post(&app, "/ui/tokens/new", &fields(bad)).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+        assert!(a.text.contains("Request refused"));
+    }
+    // The right token from another site: refused too.
+    for (header, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "http://evil.test"),
+    ] {
+        let a = app
+            .form(
+                "/ui/tokens/new",
+                &fields(leaked),
+                &[
+                    ("cookie", &jar.header()),
+                    (header, value),
+                    ("host", "tessera.test"),
+                ],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{header}: {value}");
+    }
+    let listed = app
+        .call(
+            axum::http::Method::GET,
+            &app.org_path("/tokens"),
+            Some(app.owner()),
+            None,
+        )
+        .await;
+    assert!(
+        !listed.text.contains("from elsewhere"),
+        "nothing was created"
+    );
+
+    // Our own form works, shows the value once, and is not cached.
+    let a = jar.post(&app, "/ui/tokens/new", &fields(leaked)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(a.text.contains("will not be shown again"));
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+
+    // A token of one session does not work for another.
+    let mut other = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let a = other.post(&app, "/ui/tokens/new", &fields(leaked)).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn field_errors_are_shown_next_to_the_field_and_errors_are_pages() {
+    let app = TestApp::new().await;
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let page = jar.get(&app, "/ui/tokens/new?scope=ORGANIZATION").await;
+    let token = csrf(&page.text);
+    let a = jar
+        .post(
+            &app,
+            "/ui/tokens/new",
+            &[
+                ("csrf", &token),
+                ("scope", "ORGANIZATION"),
+                ("name", "  "),
+                ("role", "ORGANIZATION_MEMBER"),
+                ("expiry", "9999"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.text.contains("id=\"name-error\""), "{}", a.text);
+    assert!(a.text.contains("id=\"expiry-error\""));
+    assert!(a.text.contains("aria-invalid=\"true\""));
+
+    let missing = jar
+        .get(&app, "/ui/tokens/0190a2b4-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(missing.text.contains("Not found"));
+    let nowhere = jar.get(&app, "/ui/no/such/page").await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    assert!(nowhere.text.contains("<h1>"));
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_its_cookies_open_nothing() {
+    let app = TestApp::new().await;
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let before = jar.clone();
+    let page = jar.get(&app, "/ui").await;
+    let access = jar.0["tessera_ui_at"].clone();
+    let a = jar
+        .post(&app, "/ui/logout", &[("csrf", &csrf(&page.text))])
+        .await;
+    assert_eq!(location(&a), "/ui/signed-out");
+    assert!(!jar.0.contains_key("tessera_ui_at") && !jar.0.contains_key("tessera_signin"));
+
+    // The access token is rejected everywhere at once.
+    let authz = app
+        .get_with(
+            "/v1/authz",
+            &[("authorization", &format!("Bearer {access}"))],
+        )
+        .await;
+    assert_eq!(authz.status, StatusCode::UNAUTHORIZED);
+    // The old cookies open no page: back to sign-in, and the browser is signed out too.
+    let mut old = before;
+    for path in ["/ui", "/ui/tokens", "/ui/sessions"] {
+        let a = old.get(&app, path).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(location(&a).starts_with("/ui/login"));
+    }
+    let start = old.get(&app, "/ui/login").await;
+    let a = old.get(&app, &location(&start)).await;
+    assert!(
+        location(&a).starts_with("/login?"),
+        "a password is needed again"
+    );
+}
+
+#[tokio::test]
+async fn a_member_is_offered_nothing_and_refused_anyway() {
+    let app = TestApp::new().await;
+    let ws = app.seed.workspace_id.clone();
+    let created = app
+        .call(
+            axum::http::Method::POST,
+            &app.org_path("/users"),
+            Some(app.owner()),
+            Some(serde_json::json!({
+                "email": "member@acme.test", "password": "a long member password",
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "workspaceRoles": [{"workspaceId": ws, "role": "WORKSPACE_MEMBER"}]
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{created:?}");
+    let mut jar = sign_in(&app, "member@acme.test", "a long member password").await;
+    let list = jar.get(&app, &format!("/ui/workspaces/{ws}/tokens")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(!list.text.contains("create-token"), "no create button");
+    assert!(
+        !list.text.contains("href=\"/ui/members\""),
+        "no members page"
+    );
+    let form = jar
+        .get(
+            &app,
+            &format!("/ui/tokens/new?scope=WORKSPACE&entityId={ws}"),
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::FORBIDDEN);
+    let a = jar
+        .post(
+            &app,
+            "/ui/tokens/new",
+            &[
+                ("csrf", &csrf(&list.text)),
+                ("scope", "WORKSPACE"),
+                ("entityId", &ws),
+                ("name", "sneaky"),
+                ("role", "WORKSPACE_OWNER"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.text.contains("permission"));
+    assert_eq!(
+        jar.get(&app, "/ui/members").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
