@@ -296,7 +296,8 @@ fn print_credentials(c: &DevCredentials, path: &Path) {
          workspace      {ws}\n\
          deployment     {dep}\n\
          owner          {email} / {password}\n\
-         owner token    (Organization Owner API token)\n\n\
+         owner token    (Organization Owner API token)\n\
+         web UI         {base}/ui (sign in as the owner)\n\n\
          export TESSERA_URL={base}\n\
          export TESSERA_API_TOKEN={token}\n\n\
          curl -s $TESSERA_URL/v1/authz -H \"Authorization: Bearer $TESSERA_API_TOKEN\" -i\n\
