@@ -143,7 +143,7 @@ impl IntoResponse for ApiError {
 
 /// Gives every error answer the JSON error body with the request id, whatever produced
 /// it: our handlers, axum's extractors (bad JSON, wrong content type, body too large),
-/// the router (404, 405) or a caught panic.
+/// the router (404, 405) or a caught panic. Under `/ui` the answer is a page instead.
 pub async fn error_bodies(request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -151,6 +151,7 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let ui = crate::ui::is_ui_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
@@ -175,6 +176,9 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
             }
         }
     };
+    if ui {
+        return crate::ui::error_status_page(status, &message);
+    }
     let body = ErrorBody {
         message,
         request_id,
@@ -195,6 +199,7 @@ fn tidy_rejection(text: &str) -> String {
     let text = text
         .strip_prefix("Failed to deserialize the JSON body into the target type: ")
         .or_else(|| text.strip_prefix("Failed to deserialize query string: "))
+        .or_else(|| text.strip_prefix("Failed to deserialize form body: "))
         .unwrap_or(text);
     let text = match text.rfind(" at line ") {
         Some(i) if text[i..].contains(" column ") => &text[..i],

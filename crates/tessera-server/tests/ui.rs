@@ -272,6 +272,42 @@ async fn field_errors_are_shown_next_to_the_field_and_errors_are_pages() {
     let nowhere = jar.get(&app, "/ui/no/such/page").await;
     assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
     assert!(nowhere.text.contains("<h1>"));
+
+    // What axum itself refuses (a query that does not parse, a method the page does
+    // not take, a body that is not a form) is a page too, never a JSON body.
+    let bad_query = jar.get(&app, "/ui/members?ended=many").await;
+    let wrong_method = app
+        .send(
+            axum::http::Request::put("/ui/sessions")
+                .header("cookie", jar.header())
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let not_a_form = app
+        .send(
+            axum::http::Request::post("/ui/tokens/new")
+                .header("cookie", jar.header())
+                .header("sec-fetch-site", "same-origin")
+                .header("content-type", "text/plain")
+                .body(axum::body::Body::from(format!("csrf={token}&name=x")))
+                .unwrap(),
+        )
+        .await;
+    for (a, status) in [
+        (&bad_query, StatusCode::BAD_REQUEST),
+        (&wrong_method, StatusCode::METHOD_NOT_ALLOWED),
+        (&not_a_form, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ] {
+        assert_eq!(a.status, status, "{}", a.text);
+        assert!(
+            a.header("content-type").unwrap().starts_with("text/html"),
+            "{status}: {}",
+            a.text
+        );
+        assert!(a.text.contains("<h1>") && !a.text.contains("requestId"));
+        assert!(a.header("content-security-policy").is_some());
+    }
 }
 
 #[tokio::test]

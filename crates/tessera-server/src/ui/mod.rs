@@ -98,6 +98,30 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(pages)
 }
 
+/// Whether `path` is one of the web UI's: its errors are pages, not JSON.
+pub fn is_ui_path(path: &str) -> bool {
+    path == "/ui" || path.starts_with("/ui/")
+}
+
+/// A page for an error that no page handler answered: a rejected form or query, a
+/// method the path does not take, a caught panic.
+pub fn error_status_page(status: StatusCode, message: &str) -> Response {
+    let (title, text) = match status {
+        StatusCode::NOT_FOUND => ("Not found", "There is no such page."),
+        StatusCode::METHOD_NOT_ALLOWED => ("Not found", "There is no such page."),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Form too large",
+            "The form sent was larger than any of Tessera's forms.",
+        ),
+        s if s.is_client_error() => ("That didn't work", message),
+        _ => (
+            "Something went wrong",
+            "The request failed on our side. Try again; if it keeps failing, tell your operator.",
+        ),
+    };
+    pages::problem(status, title, text, None)
+}
+
 /// The signed-in person of a page.
 #[derive(Debug, Clone)]
 pub struct Ui {
