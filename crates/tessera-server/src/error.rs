@@ -177,7 +177,15 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
         }
     };
     if ui {
-        return crate::ui::error_status_page(status, &message);
+        // The page keeps what the answer said besides its body: `Allow` of a 405, and
+        // the cookies of a refresh made before the request was refused.
+        let mut page = crate::ui::error_status_page(status, &message);
+        for (name, value) in &parts.headers {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                page.headers_mut().append(name, value.clone());
+            }
+        }
+        return page;
     }
     let body = ErrorBody {
         message,

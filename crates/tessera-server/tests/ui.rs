@@ -398,3 +398,68 @@ async fn a_member_is_offered_nothing_and_refused_anyway() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_refresh_is_never_lost_and_dead_or_doubled_cookies_open_nothing() {
+    let app = TestApp::new().await;
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+
+    // The access token has expired; a link (from anywhere) to a path that refuses GET
+    // spends the refresh token. The answer is an error page that still carries the new
+    // cookies (and `Allow`), so the session lives on.
+    app.clock.advance(Duration::hours(8) + Duration::seconds(1));
+    let spent = jar.0["tessera_ui_rt"].clone();
+    let a = jar.get(&app, "/ui/logout").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(a.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(a.header("allow"), Some("POST"));
+    assert_ne!(
+        jar.0["tessera_ui_rt"], spent,
+        "the new refresh token arrived"
+    );
+    // Past the sharing window: only the new cookies could still work.
+    app.clock.advance(Duration::hours(8) + Duration::seconds(1));
+    assert_eq!(jar.get(&app, "/ui").await.status, StatusCode::OK);
+
+    // Signed in already: a link to /ui/login starts no new session.
+    let sessions = || async {
+        let owner = app
+            .state
+            .store
+            .user_by_email(&app.seed.owner_email)
+            .await
+            .unwrap()
+            .unwrap();
+        app.state
+            .store
+            .user_sessions(owner.0.id)
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = sessions().await;
+    let a = jar.get(&app, "/ui/login?next=/ui/sessions").await;
+    assert_eq!(location(&a), "/ui/sessions");
+    assert_eq!(sessions().await, before);
+
+    // A cookie name sent twice (one planted for a parent domain, say) counts as none.
+    let doubled = format!("{}; tessera_ui_at=planted", jar.header());
+    let a = app.get_with("/ui", &[("cookie", &doubled)]).await;
+    assert_eq!(a.status, StatusCode::OK, "the refresh token still decides");
+    let both = format!(
+        "{}; tessera_ui_at=planted; tessera_ui_rt=planted",
+        jar.header()
+    );
+    let a = app.get_with("/ui", &[("cookie", &both)]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(location(&a).starts_with("/ui/login"));
+
+    // Once the session is over, the redirect to sign in clears the dead cookies.
+    app.clock.advance(Duration::days(31));
+    let a = jar.get(&app, "/ui").await;
+    assert!(location(&a).starts_with("/ui/login"));
+    assert!(
+        !jar.0.contains_key("tessera_ui_rt") && !jar.0.contains_key("tessera_ui_at"),
+        "cleared"
+    );
+}

@@ -152,7 +152,7 @@ async fn home_scope(
     }
 }
 
-fn grant_target_of_scope(org: OrganizationId, scope: TokenScope) -> GrantTarget {
+pub(crate) fn grant_target_of_scope(org: OrganizationId, scope: TokenScope) -> GrantTarget {
     match scope {
         TokenScope::Organization => GrantTarget::Organization(org),
         TokenScope::Workspace(ws) => GrantTarget::Workspace(org, ws),

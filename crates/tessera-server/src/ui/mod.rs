@@ -15,7 +15,7 @@
 mod pages;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -31,10 +31,11 @@ use tessera_core::claims::Identity;
 use tessera_core::ids::SessionId;
 use tessera_core::secret::{constant_time_eq, random_bytes, sha256};
 use tessera_core::session::secret_hash;
+use time::OffsetDateTime;
 
 use crate::auth::{AuthFailure, Caller};
 use crate::error::{ApiError, OwnBody};
-use crate::login::{UI_CLIENT, cookie, same_origin};
+use crate::login::{UI_CLIENT, same_origin};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::sessions::TokenResponse;
 use crate::state::AppState;
@@ -48,8 +49,9 @@ pub const FLOW_COOKIE: &str = "tessera_ui_flow";
 /// How long a sign-in may take, from `/ui/login` to `/ui/callback`.
 const FLOW_SECONDS: i64 = 600;
 /// How long a refresh's answer is shared with parallel requests that present the same
-/// (now used) refresh token.
-const SHARED_REFRESH: Duration = Duration::from_secs(10);
+/// (now used) refresh token: long enough for the requests of one page view, short
+/// enough to leave a thief no useful window.
+const SHARED_REFRESH: time::Duration = time::Duration::seconds(2);
 /// Largest form a page posts.
 const MAX_FORM: usize = 64 * 1024;
 
@@ -132,10 +134,6 @@ pub struct Ui {
     pub csrf: String,
 }
 
-/// Recent refreshes, by the hash of the refresh token they used.
-#[derive(Default)]
-pub struct RecentRefreshes(tokio::sync::Mutex<HashMap<String, (Instant, TokenResponse)>>);
-
 /// The CSRF token of a session.
 fn csrf_for(state: &AppState, session: SessionId) -> String {
     URL_SAFE_NO_PAD.encode(
@@ -194,61 +192,124 @@ impl From<ApiError> for Gate {
     }
 }
 
-/// The person behind the cookies, with any cookies to set (after a refresh).
-async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<(Ui, Vec<HeaderValue>), Gate> {
-    if let Some(access) = cookie(headers, ACCESS_COOKIE).filter(|v| !v.is_empty()) {
-        match crate::auth::authenticate(state, access).await {
-            Ok(verified) => return Ok((load(state, verified).await?, Vec::new())),
-            // Expired, or ended: the refresh token decides.
-            Err(AuthFailure::Rejected(_)) => {}
-            Err(AuthFailure::Unavailable(m)) => return Err(Gate::Error(ApiError::Unavailable(m))),
-        }
+/// The only cookie of that name. A second one (set for a parent domain by a sibling
+/// host, say) makes the name untrustworthy: the request counts as without it.
+fn sole_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    let first = found.next()?;
+    if found.next().is_some() {
+        tracing::warn!(cookie = name, "web UI cookie sent twice: ignored");
+        return None;
     }
-    let Some(refresh_token) = cookie(headers, REFRESH_COOKIE).filter(|v| !v.is_empty()) else {
-        return Err(Gate::SignIn);
-    };
-    let tokens = refresh(state, refresh_token)
-        .await
-        .map_err(|e| match e.error {
-            ErrorCode::TemporarilyUnavailable => {
-                Gate::Error(ApiError::Unavailable(e.error_description))
-            }
-            ErrorCode::ServerError => Gate::Error(ApiError::Internal(e.error_description)),
-            _ => {
-                tracing::info!(reason = %e.error_description, "web UI session over: sign in again");
-                Gate::SignIn
-            }
-        })?;
-    let verified = crate::auth::authenticate(state, &tokens.access_token)
-        .await
-        .map_err(|e| match e {
-            AuthFailure::Rejected(_) => Gate::SignIn,
-            AuthFailure::Unavailable(m) => Gate::Error(ApiError::Unavailable(m)),
-        })?;
-    Ok((
-        load(state, verified).await?,
-        session_cookies(state, &tokens),
-    ))
+    Some(first).filter(|v| !v.is_empty())
 }
 
-/// A refresh through the token endpoint, shared with requests that present the same
-/// refresh token within [`SHARED_REFRESH`].
-async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenResponse, OAuthError> {
-    let key = secret_hash(refresh_token);
-    let mut recent = state.ui_refreshes.0.lock().await;
-    recent.retain(|_, (at, _)| at.elapsed() < SHARED_REFRESH);
-    if let Some((_, tokens)) = recent.get(&key) {
-        return Ok(tokens.clone());
+/// The person behind the cookies, and the cookies to set whatever the outcome: new tokens
+/// after a refresh (the refresh token used is spent: losing its successor would end
+/// the session), or clearing them when the session is over.
+async fn resolve(state: &AppState, headers: &HeaderMap) -> (Result<Ui, Gate>, Vec<HeaderValue>) {
+    let access = sole_cookie(headers, ACCESS_COOKIE);
+    if let Some(access) = access {
+        match crate::auth::authenticate(state, access).await {
+            Ok(verified) => return (load(state, verified).await, Vec::new()),
+            // Expired, or ended: the refresh token decides.
+            Err(AuthFailure::Rejected(_)) => {}
+            Err(AuthFailure::Unavailable(m)) => {
+                return (Err(Gate::Error(ApiError::Unavailable(m))), Vec::new());
+            }
+        }
     }
-    let body = serde_urlencoded::to_string([
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-        ("client_id", UI_CLIENT),
-    ])
-    .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
-    let tokens = crate::oauth::token::exchange(state, body.as_bytes()).await?;
-    recent.insert(key, (Instant::now(), tokens.clone()));
-    Ok(tokens)
+    let Some(refresh_token) = sole_cookie(headers, REFRESH_COOKIE) else {
+        return (Err(Gate::SignIn), Vec::new());
+    };
+    let tokens = match refresh(state, refresh_token, access.unwrap_or_default()).await {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            let gate = match e.error {
+                ErrorCode::TemporarilyUnavailable => {
+                    return (
+                        Err(Gate::Error(ApiError::Unavailable(e.error_description))),
+                        Vec::new(),
+                    );
+                }
+                ErrorCode::ServerError => Gate::Error(ApiError::Internal(e.error_description)),
+                _ => {
+                    tracing::info!(reason = %e.error_description, "web UI session over: sign in again");
+                    Gate::SignIn
+                }
+            };
+            return (Err(gate), cleared_cookies(state));
+        }
+    };
+    let cookies = session_cookies(state, &tokens);
+    let ui = match crate::auth::authenticate(state, &tokens.access_token).await {
+        Ok(verified) => load(state, verified).await,
+        Err(AuthFailure::Rejected(_)) => Err(Gate::SignIn),
+        Err(AuthFailure::Unavailable(m)) => Err(Gate::Error(ApiError::Unavailable(m))),
+    };
+    (ui, cookies)
+}
+
+/// Refreshes in flight or just done, by a hash of the refresh token and access cookie
+/// they were asked with: the requests of one browser that present the same pair at
+/// once (pages loaded in parallel with one expired access token) share one refresh
+/// instead of tripping reuse detection. Requests with other tokens never wait on them.
+#[derive(Default)]
+pub struct RecentRefreshes(std::sync::Mutex<HashMap<String, (OffsetDateTime, SharedRefresh)>>);
+
+type SharedRefresh = Arc<tokio::sync::OnceCell<Result<TokenResponse, OAuthError>>>;
+
+/// How many refreshes are shared at most; beyond that, each request refreshes alone.
+const MAX_SHARED_REFRESHES: usize = 10_000;
+
+/// A refresh through the token endpoint, shared with requests that present the same
+/// cookies within [`SHARED_REFRESH`].
+async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    access: &str,
+) -> Result<TokenResponse, OAuthError> {
+    let exchange = || async {
+        let body = serde_urlencoded::to_string([
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", UI_CLIENT),
+        ])
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        crate::oauth::token::exchange(state, body.as_bytes()).await
+    };
+    let key = secret_hash(&format!("{refresh_token}\n{access}"));
+    let shared = {
+        let mut recent = state
+            .ui_refreshes
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = state.clock.now();
+        recent.retain(|_, (at, _)| now - *at < SHARED_REFRESH);
+        if recent.len() < MAX_SHARED_REFRESHES || recent.contains_key(&key) {
+            Some(
+                recent
+                    .entry(key)
+                    .or_insert_with(|| (now, SharedRefresh::default()))
+                    .1
+                    .clone(),
+            )
+        } else {
+            None
+        }
+    };
+    match shared {
+        Some(cell) => cell.get_or_init(exchange).await.clone(),
+        None => exchange().await,
+    }
 }
 
 async fn load(
@@ -291,10 +352,25 @@ struct CsrfField {
 }
 
 /// Resolves the session for every page; for a POST, also checks origin and CSRF token.
+/// Whatever the answer, it carries the cookies [`resolve`] set.
 async fn session_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let (ui, cookies) = match resolve(&state, &parts.headers).await {
-        Ok(found) => found,
+    let (parts, body) = request.into_parts();
+    let (ui, cookies) = resolve(&state, &parts.headers).await;
+    let mut response = gate(ui, parts, body, next).await;
+    for c in cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+async fn gate(
+    ui: Result<Ui, Gate>,
+    mut parts: axum::http::request::Parts,
+    body: Body,
+    next: Next,
+) -> Response {
+    let ui = match ui {
+        Ok(ui) => ui,
         Err(Gate::SignIn) if parts.method == Method::GET => {
             let here = parts.uri.path_and_query().map_or("/ui", |p| p.as_str());
             let to = format!(
@@ -340,11 +416,7 @@ async fn session_layer(State(state): State<AppState>, request: Request, next: Ne
         body
     };
     parts.extensions.insert(ui);
-    let mut response = next.run(Request::from_parts(parts, body)).await;
-    for c in cookies {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    response
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Where to go after signing in: a UI path, never anything else.
@@ -365,8 +437,20 @@ struct StartQuery {
     next: Option<String>,
 }
 
-/// `GET /ui/login`: starts an authorization-code sign-in with PKCE S256.
-async fn start_sign_in(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
+/// `GET /ui/login`: starts an authorization-code sign-in with PKCE S256, unless this
+/// browser's UI session is still alive (a link to this page must not pile up sessions).
+async fn start_sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StartQuery>,
+) -> Response {
+    if let (Ok(_), cookies) = resolve(&state, &headers).await {
+        let mut response = Redirect::to(safe_next(q.next.as_deref())).into_response();
+        for c in cookies {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+        return response;
+    }
     let flow_state = URL_SAFE_NO_PAD.encode(random_bytes(32));
     let verifier = URL_SAFE_NO_PAD.encode(random_bytes(32));
     let challenge = URL_SAFE_NO_PAD.encode(sha256(verifier.as_bytes()));
@@ -413,7 +497,7 @@ async fn callback(State(state): State<AppState>, headers: HeaderMap, request: Re
         Ok(q) => q,
         Err(_) => return sign_in_failed("The sign-in answer was malformed."),
     };
-    let flow = cookie(&headers, FLOW_COOKIE).unwrap_or_default();
+    let flow = sole_cookie(&headers, FLOW_COOKIE).unwrap_or_default();
     let mut parts = flow.splitn(3, '.');
     let (Some(expected_state), Some(verifier), Some(next)) =
         (parts.next(), parts.next(), parts.next())
@@ -470,7 +554,7 @@ fn sign_in_failed(text: &str) -> Response {
     pages::problem(StatusCode::BAD_REQUEST, "Sign-in failed", text, None)
 }
 
-/// The one script: copy-to-clipboard buttons and confirmation prompts.
+/// The one script: the copy-to-clipboard button.
 async fn script() -> Response {
     let mut response = (
         [

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_api as wire;
-use tessera_core::ids::{DeploymentId, OrganizationId, WorkspaceId};
+use tessera_core::ids::{DeploymentId, WorkspaceId};
 use tessera_core::lifetime::{ExpiryPeriod, GracePeriod};
 use tessera_core::model::{ScopeKind, TokenScope};
 use tessera_core::policy::{Action, GrantTarget, Resource, authorize, may_grant};
@@ -234,35 +234,13 @@ impl Names {
     async fn load(state: &AppState, ui: &Ui) -> Result<Self, Response> {
         let org = ui.caller.organization_id();
         let workspaces = api(ui, async { Ok(state.store.list_workspaces(org).await?) }).await?;
-        let mut deployments = Vec::new();
-        for d in api(ui, async {
+        let deployments = api(ui, async {
             Ok(state.store.list_deployments(org, None).await?)
         })
-        .await?
-        {
-            deployments.push(wire::Deployment {
-                id: d.id.to_string(),
-                organization_id: org.to_string(),
-                workspace_id: d.workspace_id.to_string(),
-                name: d.name,
-                description: d.description,
-                created_at: d.created_at,
-                updated_at: d.updated_at,
-            });
-        }
+        .await?;
         Ok(Self {
-            workspaces: workspaces
-                .into_iter()
-                .map(|w| wire::Workspace {
-                    id: w.id.to_string(),
-                    organization_id: org.to_string(),
-                    name: w.name,
-                    description: w.description,
-                    created_at: w.created_at,
-                    updated_at: w.updated_at,
-                })
-                .collect(),
-            deployments,
+            workspaces: workspaces.iter().map(o::workspace_wire).collect(),
+            deployments: deployments.iter().map(o::deployment_wire).collect(),
         })
     }
 
@@ -664,14 +642,6 @@ async fn place(state: &AppState, ui: &Ui, scope: &str, entity_id: &str) -> Resul
     }
 }
 
-fn grant_target(org: OrganizationId, scope: TokenScope) -> GrantTarget {
-    match scope {
-        TokenScope::Organization => GrantTarget::Organization(org),
-        TokenScope::Workspace(ws) => GrantTarget::Workspace(org, ws),
-        TokenScope::Deployment(ws, d) => GrantTarget::Deployment(org, ws, d),
-    }
-}
-
 /// The roles the caller may give a token at `place`, most privileged last.
 fn role_choices(ui: &Ui, place: &Place, selected: &str) -> Vec<Choice> {
     let org = ui.caller.organization_id();
@@ -679,7 +649,12 @@ fn role_choices(ui: &Ui, place: &Place, selected: &str) -> Vec<Choice> {
         .into_iter()
         .filter(|r| r.entity_type() == place.kind.entity_type())
         .filter(|r| {
-            may_grant(&ui.caller.principal, *r, grant_target(org, place.scope)).is_allowed()
+            may_grant(
+                &ui.caller.principal,
+                *r,
+                t::grant_target_of_scope(org, place.scope),
+            )
+            .is_allowed()
         })
         .map(|r| Choice {
             value: r.as_str().into(),
@@ -1592,7 +1567,7 @@ pub async fn end_session(
     Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
 ) -> PageResult {
-    if id == ui.session_id.to_string() {
+    if id.parse::<tessera_core::ids::SessionId>().ok() == Some(ui.session_id) {
         end_own(&state, &ui).await?;
         return Ok(signed_out_redirect(&state));
     }
