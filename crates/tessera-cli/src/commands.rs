@@ -543,6 +543,23 @@ fn print_token(format: Output, t: &wire::ApiToken) {
     }
 }
 
+/// The token's role where the list was asked for (an organization token added to this
+/// workspace: its role here), else its role at home.
+fn role_here(t: &wire::ApiToken, scope: &Scope) -> String {
+    let here = scope.entity_id.as_ref().and_then(|entity| {
+        t.roles
+            .iter()
+            .find(|r| &r.entity_id == entity && r.entity_type.as_str() == scope.kind)
+    });
+    here.or_else(|| {
+        t.roles
+            .iter()
+            .find(|r| r.entity_type == t.scope.entity_type())
+    })
+    .map(|r| r.role.to_string())
+    .unwrap_or_default()
+}
+
 /// Fetches a token and checks that it lives in the scope the command names: a token is
 /// managed only in its home scope.
 async fn home_token(
@@ -634,10 +651,7 @@ async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<
                         t.id.clone(),
                         t.name.clone(),
                         t.scope.as_str().to_owned(),
-                        t.roles
-                            .first()
-                            .map(|r| r.role.to_string())
-                            .unwrap_or_default(),
+                        role_here(t, &scope),
                         t.short_token.clone(),
                         time(t.end_at),
                         time(t.last_used_at),

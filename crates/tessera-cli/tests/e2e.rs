@@ -146,6 +146,17 @@ async fn dev_server_and_cli_end_to_end() {
         ],
     ));
     assert_eq!(authz(url, &org_token, &deploy).await, 200);
+    // The workspace's list shows it with its role there, not its role elsewhere.
+    let table = ok(cli(
+        url,
+        &owner,
+        &["workspace", "token", "list", "--workspace-id", &ws],
+    ));
+    let row = table
+        .lines()
+        .find(|l| l.contains(&org_token_id))
+        .unwrap_or_else(|| panic!("the added token is listed: {table}"));
+    assert!(row.contains("WORKSPACE_AUTHOR"), "{row}");
 
     // Escalation through the CLI: a Workspace Operator cannot create tokens.
     let denied = cli(

@@ -141,7 +141,9 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .map_err(|_| ApiError::InvalidToken("the Authorization header is not valid text".into()))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::InvalidToken(format!(
+        // RFC 6750 §3.1: another scheme is no bearer credential at all, so the
+        // challenge carries no error code.
+        return Err(ApiError::MissingCredentials(format!(
             "unsupported authorization scheme {scheme:?}: use Bearer"
         )));
     }

@@ -185,7 +185,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
     config.validate()?;
     if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::Io {
+        tessera_store::prepare_sqlite_dir(&config.data_dir).map_err(|source| StartupError::Io {
             context: format!(
                 "cannot create the data directory {}",
                 config.data_dir.display()

@@ -207,6 +207,14 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
+/// [`same_origin`], and the request says where it comes from (`Sec-Fetch-Site` or
+/// `Origin`, which every current browser sends with a form): for forms that only a
+/// browser on our own pages posts.
+pub fn from_our_page(headers: &HeaderMap) -> bool {
+    (headers.contains_key("sec-fetch-site") || headers.contains_key(header::ORIGIN))
+        && same_origin(headers)
+}
+
 /// The client's address, when the server was started with connection info.
 pub fn client_ip(request_extensions: &axum::http::Extensions) -> Option<String> {
     request_extensions
@@ -524,5 +532,23 @@ mod tests {
             assert!(!same_origin(&headers(&[host, ("origin", bad)])), "{bad}");
         }
         assert!(!same_origin(&headers(&[("origin", "http://tessera.test")])));
+    }
+
+    #[test]
+    fn a_form_from_our_page_says_where_it_comes_from() {
+        let host = ("host", "tessera.test");
+        assert!(!from_our_page(&headers(&[host])), "neither header");
+        assert!(from_our_page(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(from_our_page(&headers(&[
+            host,
+            ("origin", "http://tessera.test")
+        ])));
+        assert!(!from_our_page(&headers(&[
+            host,
+            ("origin", "http://evil.test")
+        ])));
     }
 }

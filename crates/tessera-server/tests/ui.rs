@@ -190,7 +190,20 @@ async fn forms_need_the_session_csrf_token_and_a_same_origin_request() {
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
         assert!(a.text.contains("Request refused"));
     }
-    // The right token from another site: refused too.
+    // The right token from another site, or from a request that does not say where it
+    // comes from: refused too.
+    let a = app
+        .form(
+            "/ui/tokens/new",
+            &fields(leaked),
+            &[("cookie", &jar.header())],
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::FORBIDDEN,
+        "neither Sec-Fetch-Site nor Origin"
+    );
     for (header, value) in [
         ("sec-fetch-site", "cross-site"),
         ("sec-fetch-site", "same-site"),
@@ -462,4 +475,68 @@ async fn a_refresh_is_never_lost_and_dead_or_doubled_cookies_open_nothing() {
         !jar.0.contains_key("tessera_ui_rt") && !jar.0.contains_key("tessera_ui_at"),
         "cleared"
     );
+}
+
+#[tokio::test]
+async fn token_lists_say_where_each_token_comes_from() {
+    let app = TestApp::new().await;
+    let (ws, dep) = (
+        app.seed.workspace_id.clone(),
+        app.seed.deployment_id.clone(),
+    );
+    let mk = |body: serde_json::Value| {
+        let app = &app;
+        async move {
+            let a = app.create_token(body).await;
+            assert_eq!(a.status, StatusCode::OK, "{a:?}");
+            a.str("id")
+        }
+    };
+    mk(serde_json::json!({"name": "ws-own", "scope": "WORKSPACE", "entityId": ws, "role": "WORKSPACE_MEMBER"})).await;
+    mk(serde_json::json!({"name": "dep-own", "scope": "DEPLOYMENT", "entityId": dep, "role": "DEPLOYMENT_ADMIN"})).await;
+    let org_token = mk(serde_json::json!({"name": "org-added", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})).await;
+    let added = app
+        .call(
+            axum::http::Method::POST,
+            &app.org_path(&format!("/tokens/{org_token}/roles")),
+            Some(app.owner()),
+            Some(serde_json::json!({"roles": [
+                {"entityType": "ORGANIZATION", "entityId": app.seed.organization_id, "role": "ORGANIZATION_MEMBER"},
+                {"entityType": "WORKSPACE", "entityId": ws, "role": "WORKSPACE_AUTHOR"}
+            ]})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{added:?}");
+
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let page = jar.get(&app, &format!("/ui/workspaces/{ws}/tokens")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = |name: &str| {
+        let start = page
+            .text
+            .find(&format!(">{name}</a>"))
+            .unwrap_or_else(|| panic!("{name} listed"));
+        let end = page.text[start..].find("</tr>").unwrap() + start;
+        page.text[start..end].to_owned()
+    };
+    assert!(
+        !row("ws-own").contains("class=\"tag\""),
+        "{}",
+        row("ws-own")
+    );
+    assert!(
+        row("dep-own").contains("deployment token"),
+        "{}",
+        row("dep-own")
+    );
+    let org_row = row("org-added");
+    assert!(
+        org_row.contains(">added<") && org_row.contains("workspace author"),
+        "{org_row}"
+    );
+
+    // The create form without a scope is the organization's.
+    let form = jar.get(&app, "/ui/tokens/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    assert!(form.text.contains("New API token for the organization"));
 }

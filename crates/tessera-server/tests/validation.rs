@@ -157,6 +157,14 @@ async fn missing_garbled_and_basic_authorization_headers() {
             .unwrap();
         let a = app.send(req).await;
         assert_error_body(&a, StatusCode::UNAUTHORIZED);
+        let challenge = a.header("www-authenticate").unwrap_or_default();
+        // RFC 6750 §3.1: another scheme is no bearer credential: no error code.
+        let foreign = !value.starts_with("Bearer");
+        assert_eq!(
+            !challenge.contains("error="),
+            foreign,
+            "{value}: {challenge}"
+        );
     }
     let lower = Request::get("/v1/authz")
         .header("authorization", format!("bearer {}", app.owner()))

@@ -41,12 +41,34 @@ impl Backend {
     }
 }
 
+/// The SQLite database file in `data_dir`.
+fn sqlite_file(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("tessera.db")
+}
+
 /// The SQLite URL for the database file in `data_dir`.
 pub fn sqlite_url(data_dir: &Path) -> String {
-    format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.join("tessera.db").display()
-    )
+    format!("sqlite://{}?mode=rwc", sqlite_file(data_dir).display())
+}
+
+/// Creates `data_dir` (mode 0700) and an empty database file in it (mode 0600) unless
+/// they exist: the database holds password hashes and sealed signing keys, and SQLite
+/// gives its `-wal` and `-shm` files the database file's mode. Existing ones are left
+/// as the operator made them.
+pub fn prepare_sqlite_dir(data_dir: &Path) -> std::io::Result<()> {
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        dir.mode(0o700);
+        file.mode(0o600);
+    }
+    dir.create(data_dir)?;
+    file.open(sqlite_file(data_dir))?;
+    Ok(())
 }
 
 /// Connects, applies pending migrations, and returns the store.

@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 
 use crate::auth::{AuthFailure, Caller};
 use crate::error::{ApiError, OwnBody};
-use crate::login::{UI_CLIENT, same_origin};
+use crate::login::{UI_CLIENT, from_our_page};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::sessions::TokenResponse;
 use crate::state::AppState;
@@ -401,7 +401,8 @@ async fn gate(
         let token = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
             .map(|f| f.csrf)
             .unwrap_or_default();
-        if !same_origin(&parts.headers) || !constant_time_eq(token.as_bytes(), ui.csrf.as_bytes()) {
+        if !from_our_page(&parts.headers) || !constant_time_eq(token.as_bytes(), ui.csrf.as_bytes())
+        {
             tracing::warn!(session_id = %ui.session_id, path = %parts.uri.path(), "web UI form refused: cross-site or without a valid CSRF token");
             return pages::problem(
                 StatusCode::FORBIDDEN,

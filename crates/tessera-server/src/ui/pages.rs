@@ -381,7 +381,8 @@ pub struct TokenRow {
     pub expires: String,
     pub last_used: String,
     pub last_rotated: String,
-    pub home: bool,
+    /// Where the token comes from, when it is not a token of this page's entity.
+    pub origin: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -402,31 +403,32 @@ fn profile(p: &wire::SubjectProfile) -> String {
         .unwrap_or_else(|| p.id.clone())
 }
 
-fn token_rows(
-    tokens: Vec<wire::ApiToken>,
-    entity: &str,
-    scope: ScopeKind,
-    now: OffsetDateTime,
-) -> Vec<TokenRow> {
+/// The rows of a token list at `entity`: each token's role there (else at its home),
+/// and where it comes from when that is not here.
+fn token_rows(tokens: Vec<wire::ApiToken>, entity: &str, now: OffsetDateTime) -> Vec<TokenRow> {
     tokens
         .into_iter()
         .map(|tk| {
-            let role = tk
+            let home = tk
                 .roles
                 .iter()
-                .find(|r| r.entity_id == entity)
-                .or_else(|| {
-                    tk.roles
-                        .iter()
-                        .find(|r| r.entity_type == tk.scope.entity_type())
-                })
+                .find(|r| r.entity_type == tk.scope.entity_type());
+            let here = tk.roles.iter().find(|r| r.entity_id == entity);
+            let origin = match (home, here) {
+                (Some(h), _) if h.entity_id == entity => None,
+                (_, Some(_)) => Some("added"),
+                // A deployment's token, listed with its workspace.
+                _ => Some("deployment token"),
+            };
+            let role = here
+                .or(home)
                 .map_or_else(String::new, |r| role_label(r.role));
             let expires = match tk.end_at {
                 Some(end) if end <= now => format!("expired {}", when(Some(end), "")),
                 other => when(other, "never"),
             };
             TokenRow {
-                home: tk.scope == scope,
+                origin,
                 id: tk.id,
                 name: tk.name,
                 role,
@@ -486,7 +488,7 @@ pub async fn organization_tokens(
             heading: "Organization API tokens".into(),
             scope: "ORGANIZATION",
             can_create: can_manage(&ui, TokenScope::Organization),
-            tokens: token_rows(tokens, &org, ScopeKind::Organization, state.clock.now()),
+            tokens: token_rows(tokens, &org, state.clock.now()),
             entity_id: org,
         },
     ))
@@ -547,7 +549,7 @@ pub async fn workspace_tokens(
             heading: format!("API tokens of workspace {}", ws.name),
             scope: "WORKSPACE",
             can_create: can_manage(&ui, scope),
-            tokens: token_rows(tokens, &ws.id, ScopeKind::Workspace, state.clock.now()),
+            tokens: token_rows(tokens, &ws.id, state.clock.now()),
             entity_id: ws.id,
         },
     ))
@@ -580,7 +582,7 @@ pub async fn deployment_tokens(
             heading: format!("API tokens of deployment {}", d.name),
             scope: "DEPLOYMENT",
             can_create: can_manage(&ui, scope),
-            tokens: token_rows(tokens, &d.id, ScopeKind::Deployment, state.clock.now()),
+            tokens: token_rows(tokens, &d.id, state.clock.now()),
             entity_id: d.id,
         },
     ))
@@ -603,6 +605,12 @@ struct Place {
 }
 
 async fn place(state: &AppState, ui: &Ui, scope: &str, entity_id: &str) -> Result<Place, Response> {
+    // Without a scope: the organization's tokens, as on the organization's page.
+    let scope = if scope.is_empty() {
+        "ORGANIZATION"
+    } else {
+        scope
+    };
     match ScopeKind::parse(scope) {
         Some(ScopeKind::Organization) => Ok(Place {
             scope: TokenScope::Organization,
@@ -781,10 +789,9 @@ fn parse_days(raw: &str) -> Result<Option<i64>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
-    let days: i64 = raw
-        .parse()
-        .map_err(|_| "Enter a whole number of days, or leave it empty for no expiry.".to_owned())?;
-    ExpiryPeriod::days(Some(days)).map_err(|e| capital(&e.to_string()))?;
+    let wrong = || "Enter a whole number of days from 1 to 3650, or leave it empty for no expiry.";
+    let days: i64 = raw.parse().map_err(|_| wrong().to_owned())?;
+    ExpiryPeriod::days(Some(days)).map_err(|_| wrong().to_owned())?;
     Ok(Some(days))
 }
 
@@ -1176,12 +1183,9 @@ pub async fn rotate_token(
         raw.parse::<i64>()
     };
     let checked = grace
-        .map_err(|_| "Enter a whole number of seconds (0 for none).".to_owned())
-        .and_then(|g| {
-            GracePeriod::seconds(Some(g))
-                .map(|_| g)
-                .map_err(|e| capital(&e.to_string()))
-        });
+        .ok()
+        .filter(|g| GracePeriod::seconds(Some(*g)).is_ok())
+        .ok_or_else(|| "Enter a whole number of seconds from 0 (none) to 86400.".to_owned());
     let g = match checked {
         Ok(g) => g,
         Err(m) => {
