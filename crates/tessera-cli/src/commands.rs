@@ -651,7 +651,7 @@ async fn token(client: &ClientArgs, scope: &Scope, cmd: TokenCommand) -> Result<
                         t.id.clone(),
                         t.name.clone(),
                         t.scope.as_str().to_owned(),
-                        role_here(t, &scope),
+                        role_here(t, scope),
                         t.short_token.clone(),
                         time(t.end_at),
                         time(t.last_used_at),
