@@ -5,7 +5,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -67,11 +67,13 @@ async fn cluster() -> Option<Cluster> {
 }
 
 async fn replica(c: &Cluster, database_url: &str) -> support::Server {
-    let server = start(
-        &["--database-url", database_url, "--issuer", ISSUER],
-        &[("TESSERA_MASTER_KEY", c.key.as_str())],
-    )
-    .await;
+    replica_with(c, database_url, &[]).await
+}
+
+async fn replica_with(c: &Cluster, database_url: &str, envs: &[(&str, &str)]) -> support::Server {
+    let mut envs = envs.to_vec();
+    envs.push(("TESSERA_MASTER_KEY", c.key.as_str()));
+    let server = start(&["--database-url", database_url, "--issuer", ISSUER], &envs).await;
     let url = server.url.clone();
     eventually(Duration::from_secs(30), "the change feed comes up", || {
         let url = url.clone();
@@ -324,60 +326,106 @@ async fn sign_in_ui(url: &str, c: &Cluster) -> String {
     tokens["access_token"].as_str().unwrap().to_owned()
 }
 
-/// A TCP forwarder to PostgreSQL that the test can cut and restore.
+/// A TCP forwarder to PostgreSQL that the test can cut (connections closed, new ones
+/// refused), freeze (nothing forwarded, nothing closed: a partition that drops packets)
+/// and restore.
 struct Proxy {
     port: u16,
-    cut: Arc<AtomicBool>,
+    mode: Arc<AtomicU8>,
     generation: Arc<std::sync::atomic::AtomicU64>,
 }
+
+const OPEN: u8 = 0;
+const CUT: u8 = 1;
+const FROZEN: u8 = 2;
 
 impl Proxy {
     async fn start(target: String) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
+        let mode = Arc::new(AtomicU8::new(OPEN));
         let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (c, g) = (cut.clone(), generation.clone());
+        let (m, g) = (mode.clone(), generation.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     continue;
                 };
-                if c.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let (c, g) = (c.clone(), g.clone());
+                let (m, g) = (m.clone(), g.clone());
                 let target = target.clone();
                 tokio::spawn(async move {
                     let born = g.load(Ordering::SeqCst);
+                    let same_generation = || g.load(Ordering::SeqCst) == born;
+                    // Held open and silent until the network is restored.
+                    let hold = || async {
+                        while same_generation() {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    match m.load(Ordering::SeqCst) {
+                        CUT => return,
+                        FROZEN => return hold().await,
+                        _ => {}
+                    }
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
                         return;
                     };
                     let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
                     let watch = async {
-                        while !c.load(Ordering::SeqCst) && g.load(Ordering::SeqCst) == born {
+                        while m.load(Ordering::SeqCst) == OPEN && same_generation() {
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                     };
                     tokio::select! { _ = copy => {}, () = watch => {} }
+                    if m.load(Ordering::SeqCst) == FROZEN {
+                        hold().await;
+                    }
+                    drop((inbound, outbound));
                 });
             }
         });
         Self {
             port,
-            cut,
+            mode,
             generation,
         }
     }
 
     fn cut(&self) {
+        self.mode.store(CUT, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.cut.store(true, Ordering::SeqCst);
     }
 
+    fn freeze(&self) {
+        self.mode.store(FROZEN, Ordering::SeqCst);
+    }
+
+    /// Open again; connections held through a freeze are closed, as a partition long
+    /// enough to notice leaves them.
     fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
+        self.mode.store(OPEN, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A database URL for `c` that goes through this proxy.
+    fn url(&self, c: &Cluster) -> String {
+        let (_, rest) = c.database.split_once("://").unwrap();
+        let (authority, path) = rest.split_once('/').unwrap();
+        let user = authority
+            .rsplit_once('@')
+            .map(|(u, _)| format!("{u}@"))
+            .unwrap_or_default();
+        format!("postgres://{user}127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// The `host:port` of `c`'s database.
+    fn target(c: &Cluster) -> String {
+        let (_, rest) = c.database.split_once("://").unwrap();
+        let authority = rest.split_once('/').unwrap().0;
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, hp)| hp)
+            .to_owned()
     }
 }
 
@@ -385,24 +433,8 @@ impl Proxy {
 async fn a_replica_cut_off_from_the_database_fails_closed_and_recovers() {
     let Some(c) = cluster().await else { return };
     // The replica reaches PostgreSQL through a proxy we can cut; another does not.
-    let (host_port, rest) = c
-        .database
-        .split_once("://")
-        .map(|(_, r)| r)
-        .unwrap()
-        .split_once('/')
-        .unwrap();
-    let host_port = host_port.rsplit_once('@').map_or(host_port, |(_, hp)| hp);
-    let proxy = Proxy::start(host_port.to_owned()).await;
-    let user = c
-        .database
-        .split_once("://")
-        .unwrap()
-        .1
-        .split_once('@')
-        .map(|(u, _)| format!("{u}@"))
-        .unwrap_or_default();
-    let through_proxy = format!("postgres://{user}127.0.0.1:{}/{rest}", proxy.port);
+    let proxy = Proxy::start(Proxy::target(&c)).await;
+    let through_proxy = proxy.url(&c);
     let cut_off = replica(&c, &through_proxy).await;
     let direct = replica(&c, &c.database).await;
     let org = org(&direct.url, &c.owner).await;
@@ -458,6 +490,72 @@ async fn a_replica_cut_off_from_the_database_fails_closed_and_recovers() {
     })
     .await;
     assert_eq!(authz(&cut_off.url, &c.owner, "").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_silently_partitioned_from_the_database_fails_closed_within_seconds() {
+    let Some(c) = cluster().await else { return };
+    // The partition closes nothing: the replica only stops hearing from the database.
+    let proxy = Proxy::start(Proxy::target(&c)).await;
+    let partitioned = replica_with(
+        &c,
+        &proxy.url(&c),
+        &[("TESSERA_REQUEST_TIMEOUT_SECONDS", "2")],
+    )
+    .await;
+    let direct = replica(&c, &c.database).await;
+    let org = org(&direct.url, &c.owner).await;
+    let created = api(
+        reqwest::Method::POST,
+        &format!("{}/v1/organizations/{org}/tokens", direct.url),
+        &c.owner,
+        Some(json!({"name": "victim", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"})),
+    )
+    .await;
+    let value = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(authz(&partitioned.url, &value, "").await, 200);
+
+    proxy.freeze();
+    // Within the feed's silence limit (3 s) and a request timeout (2 s), the cached
+    // status is no longer trusted, and the database cannot answer: 503.
+    let took = until_status(
+        Duration::from_secs(20),
+        "the partitioned replica answers 503",
+        &partitioned.url,
+        &value,
+        "",
+        503,
+    )
+    .await;
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/v1/organizations/{org}/tokens/{id}", direct.url))
+        .bearer_auth(&c.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    for _ in 0..3 {
+        assert_ne!(authz(&partitioned.url, &value, "").await, 200);
+    }
+
+    proxy.restore();
+    let limit = Duration::from_secs(40);
+    until_status(
+        limit,
+        "the replica recovers and knows of the revocation",
+        &partitioned.url,
+        &value,
+        "",
+        401,
+    )
+    .await;
+    eventually(limit, "the feed is up again", || {
+        let url = partitioned.url.clone();
+        async move { feed_state(&url).await == "up" }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,20 +262,28 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
-    /// Tells every other server on this database that something changed (PostgreSQL
-    /// `NOTIFY`). A store with one server (SQLite) has no one to tell.
-    async fn publish(&self, change: &Change) -> StoreResult<()>;
 }
 
-/// What changed, for other servers' caches. The receiver reads the row itself: a
-/// change carries no state, so a stale or duplicated one does no harm.
+/// What changed, for other servers' caches, as the store announces it (on PostgreSQL,
+/// from triggers in the writing transaction). The receiver reads the row itself: a
+/// change carries no state, so a stale or duplicated one does no harm. `version` is
+/// the row's version when written (a token's `version`, a session's end time), for
+/// the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    /// A token's status: rotated, deleted, created.
-    Token { id: TokenId },
+    /// A token's status: created, rotated, deleted.
+    Token {
+        id: TokenId,
+        #[serde(default)]
+        version: i64,
+    },
     /// A session's status: ended.
-    Session { id: SessionId },
+    Session {
+        id: SessionId,
+        #[serde(default)]
+        version: i64,
+    },
     /// The signing keys: rotated, imported, retired.
     Keys,
 }

@@ -58,6 +58,9 @@ pub struct Config {
     /// With PostgreSQL: how often every cache is reloaded in full, in seconds, besides
     /// the change feed. Default 60.
     pub resync_seconds: u64,
+    /// Longest a request may take, in seconds; after it the answer is 503 (a database
+    /// that stopped answering must not hang requests). Default 10.
+    pub request_timeout_seconds: u64,
     /// Lifetime of session access tokens, in minutes. Default 480 (8 hours).
     pub access_token_lifetime_minutes: u32,
     /// How long after sign-in a session can be refreshed, in days. Default 30.
@@ -114,6 +117,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             dev: false,
             resync_seconds: 60,
+            request_timeout_seconds: 10,
             access_token_lifetime_minutes: 480,
             session_lifetime_days: 30,
             password_cost: PasswordCost::default(),
@@ -160,6 +164,9 @@ impl Config {
                     self.access_token_lifetime_minutes =
                         parse("TESSERA_ACCESS_TOKEN_LIFETIME_MINUTES", &value)?
                 }
+                "TESSERA_REQUEST_TIMEOUT_SECONDS" => {
+                    self.request_timeout_seconds = parse("TESSERA_REQUEST_TIMEOUT_SECONDS", &value)?
+                }
                 "TESSERA_SESSION_LIFETIME_DAYS" => {
                     self.session_lifetime_days = parse("TESSERA_SESSION_LIFETIME_DAYS", &value)?
                 }
@@ -198,6 +205,12 @@ impl Config {
         if self.resync_seconds == 0 {
             return Err(ConfigError::Value {
                 key: "resync_seconds",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.request_timeout_seconds == 0 {
+            return Err(ConfigError::Value {
+                key: "request_timeout_seconds",
                 message: "must be at least 1".into(),
             });
         }

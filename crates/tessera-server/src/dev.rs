@@ -238,7 +238,7 @@ async fn reissue_owner_token(state: &AppState, c: &DevCredentials) -> Result<Str
             .delete_token(org, id, Actor::User(owner), now)
             .await?
     {
-        crate::feed::token_deleted(state, id).await;
+        crate::feed::token_deleted(state, id);
     }
     let (_, token) = create_api_token(
         state,

@@ -74,38 +74,32 @@ impl FeedHealth {
     }
 }
 
-/// Tells the other servers; a failure is logged (they resync within the period).
-pub async fn publish(state: &AppState, change: Change) {
-    if let Err(e) = state.store.publish(&change).await {
-        tracing::warn!(error = %e, ?change, "could not publish a change; other servers catch up at their next resync");
-    }
-}
+// Other servers hear of this server's writes from the store itself (on PostgreSQL,
+// triggers notify inside the writing transaction); these keep this server's caches
+// right at once.
 
-/// A token changed here: this cache first, then the others.
-pub async fn token_changed(state: &AppState, token: &tessera_core::model::ApiToken) {
+/// A token changed here.
+pub fn token_changed(state: &AppState, token: &tessera_core::model::ApiToken) {
     state.status.put(token);
-    publish(state, Change::Token { id: token.id }).await;
 }
 
-pub async fn token_deleted(state: &AppState, id: TokenId) {
+pub fn token_deleted(state: &AppState, id: TokenId) {
     state.status.mark_deleted(id);
-    publish(state, Change::Token { id }).await;
 }
 
-pub async fn session_ended(state: &AppState, id: SessionId, at: time::OffsetDateTime) {
+pub fn session_ended(state: &AppState, id: SessionId, at: time::OffsetDateTime) {
     state.sessions.mark_ended(id, at);
-    publish(state, Change::Session { id }).await;
 }
 
 /// Applies one change from another server: read the row, update the cache.
 async fn apply(state: &AppState, change: Change) -> Result<(), StoreError> {
     match change {
-        Change::Token { id } => {
+        Change::Token { id, .. } => {
             if let Some(t) = state.store.token_by_id(id).await? {
                 state.status.put(&t);
             }
         }
-        Change::Session { id } => {
+        Change::Session { id, .. } => {
             if let Some(s) = state.store.session(id).await? {
                 state.sessions.put(&s);
                 if let Some(at) = s.ended_at {

@@ -4,7 +4,6 @@
 use serde::Serialize;
 use tessera_core::keys::{KeyAlgorithm, KeyPair};
 use tessera_core::model::StoredKey;
-use tessera_core::store::Change;
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -69,7 +68,6 @@ async fn activate(state: &AppState, pair: &KeyPair) -> Result<String, ApiError> 
     };
     state.store.insert_signing_key(&key).await?;
     state.reload_keys().await?;
-    crate::feed::publish(state, Change::Keys).await;
     tracing::info!(kid = %key.kid, algorithm = %key.algorithm, "signing key activated");
     Ok(key.kid)
 }
@@ -106,7 +104,6 @@ pub async fn retire(state: &AppState, kid: &str) -> Result<(), ApiError> {
         return Err(ApiError::Conflict(format!("{kid} is already retired")));
     }
     state.reload_keys().await?;
-    crate::feed::publish(state, Change::Keys).await;
     tracing::warn!(%kid, "signing key retired; every token it signed is now rejected");
     Ok(())
 }

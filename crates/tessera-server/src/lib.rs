@@ -34,6 +34,7 @@ use axum::routing::get;
 use tessera_core::Clock;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -143,6 +144,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = documented_routes();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let max_body = state.config.max_body_bytes;
+    let request_timeout = Duration::from_secs(state.config.request_timeout_seconds);
     Router::new()
         .merge(api)
         .route("/openapi.json", get(move || {
@@ -162,6 +164,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(well_known::metrics))
         .fallback(error::not_found)
         .layer(CatchPanicLayer::new())
+        // A database that stops answering without closing (a partition) must not hang
+        // requests: they fail closed with 503.
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(error::error_bodies))
         .layer(middleware::from_fn(response_headers))

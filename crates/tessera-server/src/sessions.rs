@@ -164,7 +164,7 @@ pub async fn start(state: &AppState, new: NewSession<'_>) -> Result<Session, Api
 pub async fn end(state: &AppState, id: SessionId) -> Result<bool, ApiError> {
     let now = crate::api::now_seconds(state);
     let ended = state.store.end_session(id, now).await?;
-    crate::feed::session_ended(state, id, now).await;
+    crate::feed::session_ended(state, id, now);
     if ended {
         tracing::info!(session_id = %id, "session ended");
     }
@@ -180,7 +180,7 @@ pub async fn end_all(
     let now = crate::api::now_seconds(state);
     let ended = state.store.end_user_sessions(user, org, now).await?;
     for id in &ended {
-        crate::feed::session_ended(state, *id, now).await;
+        crate::feed::session_ended(state, *id, now);
     }
     tracing::info!(user_id = %user, count = ended.len(), "sessions ended");
     Ok(ended.len())

@@ -21,6 +21,11 @@ pub const SQLITE: MigrationList = &[
         "sessions",
         include_str!("../migrations/sqlite/0002_sessions.sql"),
     ),
+    (
+        3,
+        "change feed",
+        include_str!("../migrations/sqlite/0003_change_feed.sql"),
+    ),
 ];
 
 pub const POSTGRES: MigrationList = &[
@@ -33,6 +38,11 @@ pub const POSTGRES: MigrationList = &[
         2,
         "sessions",
         include_str!("../migrations/postgres/0002_sessions.sql"),
+    ),
+    (
+        3,
+        "change feed",
+        include_str!("../migrations/postgres/0003_change_feed.sql"),
     ),
 ];
 

@@ -16,8 +16,8 @@ use tessera_core::model::{
 };
 use tessera_core::role::Role;
 use tessera_core::store::{
-    Change, DeploymentStore, KeyStore, OrganizationStore, RoleStore, Store, StoreError,
-    StoreResult, TokenStore, UserStore, WorkspaceStore,
+    DeploymentStore, KeyStore, OrganizationStore, RoleStore, Store, StoreError, StoreResult,
+    TokenStore, UserStore, WorkspaceStore,
 };
 
 use crate::Backend;
@@ -965,21 +965,6 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn publish(&self, change: &Change) -> StoreResult<()> {
-        // The one capability that differs: only PostgreSQL has other servers to tell.
-        if self.backend == Backend::Postgres {
-            let payload =
-                serde_json::to_string(change).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(crate::feed::CHANNEL)
-                .bind(payload)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-        }
         Ok(())
     }
 }

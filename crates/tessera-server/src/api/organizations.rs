@@ -308,7 +308,7 @@ pub async fn delete_workspace(
         .delete_workspace(org, ws.id, now_seconds(&state))
         .await?;
     for t in tokens {
-        crate::feed::token_deleted(&state, t).await;
+        crate::feed::token_deleted(&state, t);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -467,7 +467,7 @@ pub async fn delete_deployment(
         .delete_deployment(org, d.id, now_seconds(&state))
         .await?;
     for t in tokens {
-        crate::feed::token_deleted(&state, t).await;
+        crate::feed::token_deleted(&state, t);
     }
     Ok(StatusCode::NO_CONTENT)
 }

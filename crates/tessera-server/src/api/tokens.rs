@@ -113,7 +113,7 @@ pub async fn create_api_token(
         entity_id: scope.entity_id(org),
     };
     state.store.create_token(&token, &[home]).await?;
-    crate::feed::token_changed(state, &token).await;
+    crate::feed::token_changed(state, &token);
     Ok((token, value))
 }
 
@@ -544,7 +544,7 @@ pub async fn rotate_token(
         ));
     }
     let token = reload(&state, org, token.id).await?;
-    crate::feed::token_changed(&state, &token).await;
+    crate::feed::token_changed(&state, &token);
     tracing::info!(token_id = %token.id, grace_seconds = ?req.grace_period_seconds, "API token rotated");
     answer(&state, &token, Some(&value)).await
 }
@@ -568,7 +568,7 @@ pub async fn delete_token(
     {
         return Err(ApiError::not_found("token"));
     }
-    crate::feed::token_deleted(&state, token.id).await;
+    crate::feed::token_deleted(&state, token.id);
     tracing::info!(token_id = %token.id, "API token deleted");
     Ok(StatusCode::NO_CONTENT)
 }
