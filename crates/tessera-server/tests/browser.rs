@@ -1,5 +1,5 @@
 //! The web UI in headless Chromium, driven over WebDriver (chromedriver), against a
-//! server on `127.0.0.1:0`. Saves screenshots of the main pages to `docs/screenshots/`.
+//! server on `127.0.0.1:0`. Saves screenshots of the main pages (see [`screenshots`]).
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the tests say so and
 //! pass, unless `TESSERA_BROWSER_TESTS=required` (as `.ci/run` sets), where they fail.
@@ -78,8 +78,14 @@ async fn browser() -> Option<(Driver, Client)> {
     Some((driver, client))
 }
 
+/// Where screenshots go: `TESSERA_SCREENSHOT_DIR` when set (the README's
+/// `docs/screenshots` are refreshed that way), else the build's scratch directory, so
+/// a test run leaves the working tree as it found it.
 fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+    std::env::var_os("TESSERA_SCREENSHOT_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+        PathBuf::from,
+    )
 }
 
 async fn screenshot(c: &Client, name: &str) {

@@ -87,7 +87,7 @@ mod tests {
 
     fn names(list: MigrationList) -> Vec<String> {
         list.iter()
-            .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
+            .map(|(v, d, _)| format!("{v:04}_{}.sql", d.replace(' ', "_")))
             .collect()
     }
 
