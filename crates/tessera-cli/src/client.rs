@@ -26,6 +26,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// The token is the stored session of `tessera login` (not `TESSERA_API_TOKEN`).
+    from_login: bool,
 }
 
 /// The HTTP client every command uses.
@@ -61,16 +63,21 @@ impl Client {
     pub async fn new(args: &ClientArgs) -> Result<Self, ClientError> {
         let http = http()?;
         let base = base_url(args)?;
-        let token = match &args.api_token {
-            Some(t) => Some(t.clone()),
+        let (token, from_login) = match &args.api_token {
+            Some(t) => (Some(t.clone()), false),
             None => match crate::login::load()? {
                 Some(creds) if creds.url == base => {
-                    Some(crate::login::access_token(&http, creds).await?)
+                    (Some(crate::login::access_token(&http, creds).await?), true)
                 }
-                _ => None,
+                _ => (None, false),
             },
         };
-        Ok(Self { http, base, token })
+        Ok(Self {
+            http,
+            base,
+            token,
+            from_login,
+        })
     }
 
     fn require_token(&self) -> Result<&str, ClientError> {
@@ -90,23 +97,18 @@ impl Client {
         body: Option<&B>,
         auth: bool,
     ) -> Result<(StatusCode, String), ClientError> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        if auth {
-            req = req.bearer_auth(self.require_token()?);
+        let token = if auth {
+            Some(self.require_token()?)
+        } else {
+            None
+        };
+        let (mut status, mut text) = self.send_once(&method, path, body, token).await?;
+        if status == StatusCode::UNAUTHORIZED && token.is_some() && self.from_login {
+            // The stored session may have been ended on the server: a refresh says so
+            // (and then the credentials go), or gives a token to try once more.
+            let fresh = crate::login::refresh_after_refusal(&self.http, &self.base).await?;
+            (status, text) = self.send_once(&method, path, body, Some(&fresh)).await?;
         }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|source| ClientError::Connect {
-            url: self.base.clone(),
-            source,
-        })?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
         if !status.is_success() {
             let err: Option<tessera_api::ErrorBody> = serde_json::from_str(&text).ok();
             return Err(match err {
@@ -122,6 +124,34 @@ impl Client {
                 },
             });
         }
+        Ok((status, text))
+    }
+
+    async fn send_once<B: Serialize>(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&B>,
+        token: Option<&str>,
+    ) -> Result<(StatusCode, String), ClientError> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|source| ClientError::Connect {
+            url: self.base.clone(),
+            source,
+        })?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
         Ok((status, text))
     }
 

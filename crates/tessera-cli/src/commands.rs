@@ -52,7 +52,7 @@ fn server_config(args: ServeArgs) -> Result<Config> {
         config.database_url = Some(v);
     }
     if let Some(v) = args.signing_algorithm {
-        config.signing_algorithm = v.parse()?;
+        config.signing_algorithm = Some(v.parse()?);
     }
     config.validate()?;
     Ok(config)
@@ -66,7 +66,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 pub async fn bootstrap(args: ServeArgs, organization: &str, email: &str) -> Result<()> {
     let mut config = server_config(args)?;
     // Whatever a running server signs with stays its signing key.
-    config.keep_signing_key = true;
+    config.signing_algorithm = None;
     if config.issuer.is_none() {
         eprintln!(
             "Note: no --issuer given: the token names {}; it works only on a server with that issuer.",
@@ -872,7 +872,7 @@ pub enum KeysCommand {
     },
     /// Make a new key the signing key on every server; older keys keep verifying.
     Rotate {
-        /// EdDSA, ES256 or RS256 (default: the configured signing algorithm).
+        /// EdDSA, ES256 or RS256 (default: the configured signing algorithm, else EdDSA).
         #[arg(long)]
         algorithm: Option<String>,
     },
@@ -888,8 +888,8 @@ pub enum KeysCommand {
 
 pub async fn keys(args: ServeArgs, cmd: KeysCommand) -> Result<()> {
     let mut config = server_config(args)?;
-    config.keep_signing_key = true;
-    let configured = config.signing_algorithm;
+    // The operator's commands change the keys only as asked.
+    let configured = config.signing_algorithm.take().unwrap_or_default();
     let state = tessera_server::build_state(config, Arc::new(tessera_core::SystemClock)).await?;
     match cmd {
         KeysCommand::List { output } => {

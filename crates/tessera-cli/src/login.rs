@@ -98,20 +98,27 @@ pub fn save(creds: &Credentials) -> Result<(), ClientError> {
     {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-        let tmp = dir.join(format!(".credentials.{}.tmp", std::process::id()));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        std::io::Write::write_all(
-            &mut f,
-            &serde_json::to_vec_pretty(creds).unwrap_or_default(),
-        )
-        .map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        // A name no earlier (crashed) run can have left behind.
+        let tmp = dir.join(format!(".credentials.{}.tmp", random_url_safe(12)));
+        let written = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            std::io::Write::write_all(
+                &mut f,
+                &serde_json::to_vec_pretty(creds).unwrap_or_default(),
+            )?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            // The rename itself survives a crash only once the directory is on disk.
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map_err(io)?;
     }
     #[cfg(not(unix))]
     std::fs::write(&path, serde_json::to_vec_pretty(creds).unwrap_or_default()).map_err(io)?;
@@ -171,9 +178,7 @@ fn store(base: &str, t: TokenAnswer) -> Result<Credentials, ClientError> {
     Ok(creds)
 }
 
-/// A live access token from stored credentials, refreshed when near expiry. Refreshing
-/// holds a lock on the credentials, so two commands at once do not both spend the same
-/// single-use refresh token (the second would look like a replay and end the session).
+/// A live access token from stored credentials, refreshed when near expiry.
 pub async fn access_token(
     http: &reqwest::Client,
     creds: Credentials,
@@ -181,6 +186,28 @@ pub async fn access_token(
     if creds.expires_at - now() > REFRESH_MARGIN_SECONDS {
         return Ok(creds.access_token);
     }
+    refresh_locked(http, &creds.url, false).await
+}
+
+/// After the server refused the stored access token (the session was ended elsewhere,
+/// say): a refresh tells whether the session still lives. If it does, the new access
+/// token; if not, the credentials are removed and the error says to sign in again.
+pub async fn refresh_after_refusal(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<String, ClientError> {
+    refresh_locked(http, url, true).await
+}
+
+/// Refreshes while holding a lock on the credentials, so two commands at once do not
+/// both spend the same single-use refresh token (the second would look like a replay
+/// and end the session). Without `force`, a token another command refreshed meanwhile
+/// is used as it is.
+async fn refresh_locked(
+    http: &reqwest::Client,
+    url: &str,
+    force: bool,
+) -> Result<String, ClientError> {
     let lock_path = credentials_path()?.with_extension("lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -192,21 +219,24 @@ pub async fn access_token(
         .await
         .map_err(|e| ClientError::Usage(e.to_string()))?
         .map_err(|e| ClientError::Usage(format!("cannot lock {}: {e}", lock_path.display())))?;
-    // Another command may have refreshed while we waited.
     let creds = match load()? {
-        Some(c) if c.url == creds.url => c,
-        _ => {
-            return Err(ClientError::Usage(
-                "session expired, run tessera login".into(),
-            ));
-        }
+        Some(c) if c.url == url => c,
+        _ => return Err(session_expired(None)),
     };
-    if creds.expires_at - now() > REFRESH_MARGIN_SECONDS {
+    if !force && creds.expires_at - now() > REFRESH_MARGIN_SECONDS {
         return Ok(creds.access_token);
     }
     let result = refresh(http, creds).await;
     drop(lock);
     result
+}
+
+/// What the CLI says when the stored session is over.
+fn session_expired(why: Option<&str>) -> ClientError {
+    ClientError::Usage(match why {
+        Some(why) if !why.is_empty() => format!("session expired, run tessera login ({why})"),
+        _ => "session expired, run tessera login".into(),
+    })
 }
 
 async fn refresh(http: &reqwest::Client, creds: Credentials) -> Result<String, ClientError> {
@@ -224,10 +254,7 @@ async fn refresh(http: &reqwest::Client, creds: Credentials) -> Result<String, C
         Ok(t) => Ok(store(&creds.url, t)?.access_token),
         Err(e) if e.error == "invalid_grant" => {
             remove()?;
-            Err(ClientError::Usage(format!(
-                "session expired, run tessera login ({})",
-                e.error_description
-            )))
+            Err(session_expired(Some(&e.error_description)))
         }
         Err(e) => Err(ClientError::Usage(format!(
             "could not refresh the session: {} {}",

@@ -538,7 +538,22 @@ async fn cli_device_login_then_api_then_logout() {
     assert!(
         ok(as_person(&url, &home, &["whoami"])).contains(creds["ownerEmail"].as_str().unwrap())
     );
-    let saved = std::fs::read(home.join("tessera/credentials.json")).unwrap();
+    // Near expiry, the CLI refreshes on its own: an access token about to lapse (here
+    // replaced by garbage, so only a refresh can succeed) is renewed with the refresh
+    // token, which is spent and replaced in the file.
+    let file = home.join("tessera/credentials.json");
+    let mut stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let first_refresh = stored["refresh_token"].as_str().unwrap().to_owned();
+    stored["access_token"] = "not-a-token".into();
+    stored["expires_at"] = (time::OffsetDateTime::now_utc().unix_timestamp() + 5).into();
+    std::fs::write(&file, serde_json::to_vec(&stored).unwrap()).unwrap();
+    assert!(ok(as_person(&url, &home, &["workspace", "list"])).contains("Dev Workspace"));
+    let renewed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_ne!(renewed["refresh_token"], first_refresh.as_str());
+    assert_ne!(renewed["access_token"], "not-a-token");
+    let saved = std::fs::read(&file).unwrap();
 
     ok(as_person(&url, &home, &["logout"]));
     let after = as_person(&url, &home, &["workspace", "list"]);
@@ -561,12 +576,15 @@ async fn cli_device_login_then_api_then_logout() {
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    // The server refuses the unexpired access token; the CLI learns from a refresh
+    // that the session is over, says so, and forgets the dead credentials.
     let dead = as_person(&url, &home, &["workspace", "list"]);
     assert!(!dead.status.success());
     assert!(
-        String::from_utf8_lossy(&dead.stderr).contains("session has ended"),
+        String::from_utf8_lossy(&dead.stderr).contains("session expired, run tessera login"),
         "{dead:?}"
     );
+    assert!(!home.join("tessera/credentials.json").exists());
     drop(server);
 }
 

@@ -109,12 +109,16 @@ pub trait RoleStore: Send + Sync {
     ) -> StoreResult<Vec<RoleBinding>>;
     /// Every role held in `org`, by principal id.
     async fn all_roles(&self, org: OrganizationId) -> StoreResult<Vec<(uuid::Uuid, RoleBinding)>>;
-    /// Replaces every role `principal` holds in `org`, in one transaction.
+    /// Replaces every role `principal` holds in `org`, in one transaction that also
+    /// records who changed a token's roles and when (`updatedAt`, `updatedBy`). A
+    /// deleted token gets no roles back: `Conflict`.
     async fn replace_roles(
         &self,
         org: OrganizationId,
         principal: uuid::Uuid,
         roles: &[RoleBinding],
+        by: Actor,
+        at: OffsetDateTime,
     ) -> StoreResult<()>;
 }
 
@@ -243,6 +247,9 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Moves an approved grant to redeemed; `false` if it was not approved (a race lost).
     async fn redeem_device_grant(&self, hash: &str) -> StoreResult<bool>;
+    /// Deletes what ended or expired before `before`: authorization codes, device
+    /// grants, sessions and their refresh tokens. Answers how many rows went.
+    async fn purge_expired(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// Everything a Tessera server needs from its database.

@@ -86,6 +86,48 @@ impl Throttle {
     }
 }
 
+/// At most `limit` events per key in each `window` (fixed windows): for unauthenticated
+/// requests that write, such as starting a device sign-in. Pure: the caller passes the
+/// time.
+#[derive(Debug)]
+pub struct RateLimit {
+    limit: u32,
+    window: Duration,
+    entries: HashMap<String, (OffsetDateTime, u32)>,
+}
+
+impl RateLimit {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// Counts an event for `key`, or `Err(seconds until the window ends)` past the limit
+    /// (not counted).
+    pub fn hit(&mut self, key: &str, now: OffsetDateTime) -> Result<(), u64> {
+        if self.entries.len() >= MAX_ENTRIES {
+            let window = self.window;
+            self.entries.retain(|_, (start, _)| now - *start < window);
+            if self.entries.len() >= MAX_ENTRIES {
+                // A flood of distinct keys: start afresh rather than grow without bound.
+                self.entries.clear();
+            }
+        }
+        let (start, count) = self.entries.entry(key.to_owned()).or_insert((now, 0));
+        if now - *start >= self.window {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= self.limit {
+            return Err((*start + self.window - now).whole_seconds().max(1) as u64);
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +155,20 @@ mod tests {
         assert_eq!(t.check("a", now), Err(900));
         t.succeed("a");
         assert!(t.check("a", now).is_ok());
+    }
+
+    #[test]
+    fn rate_limit_counts_per_key_and_window() {
+        let mut r = RateLimit::new(3, Duration::minutes(10));
+        let now = datetime!(2026-01-01 0:00 UTC);
+        for _ in 0..3 {
+            assert!(r.hit("a", now).is_ok());
+        }
+        assert_eq!(r.hit("a", now + Duration::minutes(4)), Err(360));
+        assert!(r.hit("b", now).is_ok(), "keys are separate");
+        assert!(
+            r.hit("a", now + Duration::minutes(10)).is_ok(),
+            "a new window"
+        );
     }
 }

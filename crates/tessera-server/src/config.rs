@@ -41,9 +41,12 @@ pub struct Config {
     /// File holding the base64 master key (32 bytes) that seals signing keys. The
     /// `TESSERA_MASTER_KEY` variable may give the key itself instead.
     pub master_key_file: Option<PathBuf>,
-    /// Algorithm of new signing keys: `EdDSA` (default), `ES256` or `RS256`. Changing it
-    /// makes a new key of that algorithm the signing key; older keys keep verifying.
-    pub signing_algorithm: KeyAlgorithm,
+    /// Algorithm of the signing key: `EdDSA`, `ES256` or `RS256`. Unset (the default):
+    /// the first key is EdDSA and the active key is kept whatever its algorithm (keys
+    /// rotated or imported with `tessera keys` stay). Set: when the active key is of
+    /// another algorithm at start, a new key of this one becomes the signing key; older
+    /// keys keep verifying what they signed.
+    pub signing_algorithm: Option<KeyAlgorithm>,
     /// Tolerated clock skew for `nbf`, in seconds, 0 to 60. Default 30. (`exp` is exact:
     /// this server issued it.)
     pub leeway_seconds: u32,
@@ -65,16 +68,17 @@ pub struct Config {
     pub access_token_lifetime_minutes: u32,
     /// How long after sign-in a session can be refreshed, in days. Default 30.
     pub session_lifetime_days: u32,
+    /// Proxies in front of the server whose `X-Forwarded-For` is believed, as addresses
+    /// or blocks (`["10.0.0.0/8", "fd00::/8"]`). Default none: the client is the TCP
+    /// peer. Behind a load balancer, list it, or every sign-in seems to come from it
+    /// and one person's failures slow everyone down.
+    pub trusted_proxies: Vec<crate::client::IpNet>,
     /// Argon2id cost. Not settable from files or the environment: tests lower it.
     #[serde(skip)]
     pub password_cost: PasswordCost,
     /// The master key itself, from `TESSERA_MASTER_KEY`. Never from a file or a flag.
     #[serde(skip)]
     pub master_key: Option<String>,
-    /// Keep the active signing key whatever its algorithm (operator commands that must
-    /// not change what a running server signs with).
-    #[serde(skip)]
-    pub keep_signing_key: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,7 +114,7 @@ impl Default for Config {
             issuer: None,
             audience: "tessera".into(),
             master_key_file: None,
-            signing_algorithm: KeyAlgorithm::EdDSA,
+            signing_algorithm: None,
             leeway_seconds: 30,
             verified_cache_capacity: 100_000,
             last_used_flush_seconds: 10,
@@ -120,9 +124,9 @@ impl Default for Config {
             request_timeout_seconds: 10,
             access_token_lifetime_minutes: 480,
             session_lifetime_days: 30,
+            trusted_proxies: Vec::new(),
             password_cost: PasswordCost::default(),
             master_key: None,
-            keep_signing_key: false,
         }
     }
 }
@@ -155,7 +159,7 @@ impl Config {
                 "TESSERA_MASTER_KEY_FILE" => self.master_key_file = Some(value.into()),
                 "TESSERA_MASTER_KEY" => self.master_key = Some(value),
                 "TESSERA_SIGNING_ALGORITHM" => {
-                    self.signing_algorithm = parse("TESSERA_SIGNING_ALGORITHM", &value)?
+                    self.signing_algorithm = Some(parse("TESSERA_SIGNING_ALGORITHM", &value)?)
                 }
                 "TESSERA_LEEWAY_SECONDS" => {
                     self.leeway_seconds = parse("TESSERA_LEEWAY_SECONDS", &value)?
@@ -166,6 +170,18 @@ impl Config {
                 }
                 "TESSERA_REQUEST_TIMEOUT_SECONDS" => {
                     self.request_timeout_seconds = parse("TESSERA_REQUEST_TIMEOUT_SECONDS", &value)?
+                }
+                "TESSERA_TRUSTED_PROXIES" => {
+                    self.trusted_proxies = value
+                        .split(',')
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| {
+                            s.parse().map_err(|message| ConfigError::Value {
+                                key: "TESSERA_TRUSTED_PROXIES",
+                                message,
+                            })
+                        })
+                        .collect::<Result<_, _>>()?;
                 }
                 "TESSERA_SESSION_LIFETIME_DAYS" => {
                     self.session_lifetime_days = parse("TESSERA_SESSION_LIFETIME_DAYS", &value)?
@@ -275,6 +291,23 @@ mod tests {
         assert_eq!(cfg.audience, "other");
         assert!(
             cfg.apply_env([("TESSERA_LISTEN".into(), "nope".into())])
+                .is_err()
+        );
+
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        let mut cfg = Config::from_file(&file).unwrap();
+        assert_eq!(cfg.trusted_proxies.len(), 2);
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/99\"]\n").unwrap();
+        let err = Config::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("prefix"), "{err}");
+        cfg.apply_env([(
+            "TESSERA_TRUSTED_PROXIES".into(),
+            "192.0.2.1, 2001:db8::/32".into(),
+        )])
+        .unwrap();
+        assert_eq!(cfg.trusted_proxies.len(), 2);
+        assert!(
+            cfg.apply_env([("TESSERA_TRUSTED_PROXIES".into(), "nope".into())])
                 .is_err()
         );
 

@@ -34,21 +34,22 @@ impl FeedState {
     }
 }
 
+/// The feed's state, and a way to ask the feed task to start over. Only the feed task
+/// says `Up` (after it listens and has resynced); anyone may say `Down`.
 #[derive(Debug, Clone)]
-pub struct FeedHealth(Arc<AtomicU8>, Arc<std::sync::atomic::AtomicBool>);
+pub struct FeedHealth(Arc<AtomicU8>, Arc<tokio::sync::Notify>);
 
 impl FeedHealth {
     pub fn new(initial: FeedState) -> Self {
         Self(Arc::new(AtomicU8::new(initial as u8)), Arc::default())
     }
 
-    /// Whether the feed task holds a listening connection.
-    fn listening(&self) -> bool {
-        self.1.load(Ordering::Acquire)
-    }
-
-    fn set_listening(&self, on: bool) {
-        self.1.store(on, Ordering::Release);
+    /// The caches can no longer be vouched for: status is read from the database, and
+    /// the feed task reconnects and resyncs before it says `Up` again.
+    fn lost(&self) {
+        self.set(FeedState::Down);
+        // A permit is kept if the feed task is busy: it starts over when it next waits.
+        self.1.notify_one();
     }
 
     pub fn get(&self) -> FeedState {
@@ -114,15 +115,11 @@ async fn apply(state: &AppState, change: Change) -> Result<(), StoreError> {
 
 /// The periodic safety net: a full reload. Failing to read the database means the
 /// caches can no longer be vouched for: status is read per request (and fails closed)
-/// until a reload succeeds while the feed listens.
+/// until the feed task has listened and resynced again.
 pub async fn periodic_resync(state: &AppState) {
-    match resync(state).await {
-        Ok(()) if state.feed.listening() => state.feed.set(FeedState::Up),
-        Ok(()) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "periodic resync failed; reading status from the database");
-            state.feed.set(FeedState::Down);
-        }
+    if let Err(e) = resync(state).await {
+        tracing::warn!(error = %e, "periodic resync failed; reading status from the database");
+        state.feed.lost();
     }
 }
 
@@ -132,7 +129,7 @@ pub async fn resync(state: &AppState) -> Result<(), StoreError> {
         state.status.put(&t);
     }
     let live = state.store.live_sessions(state.clock.now()).await?;
-    state.sessions.replace_live(&live, state.clock.now());
+    state.sessions.retain_live(&live);
     state.reload_keys().await?;
     metrics::counter!("tessera_resyncs_total").increment(1);
     Ok(())
@@ -145,7 +142,6 @@ pub fn spawn(state: &AppState, url: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
-            state.feed.set_listening(false);
             state.feed.set(FeedState::Down);
             let mut feed = match Feed::connect(&url).await {
                 Ok(f) => f,
@@ -163,10 +159,16 @@ pub fn spawn(state: &AppState, url: String) -> tokio::task::JoinHandle<()> {
                 continue;
             }
             backoff = Duration::from_millis(100);
-            state.feed.set_listening(true);
             state.feed.set(FeedState::Up);
             loop {
-                match feed.next().await {
+                let event = tokio::select! {
+                    event = feed.next() => event,
+                    () = state.feed.1.notified() => {
+                        tracing::warn!("change feed: starting over after a failed resync");
+                        break;
+                    }
+                };
+                match event {
                     Ok(FeedEvent::Change(change)) => {
                         if let Err(e) = apply(&state, change).await {
                             // The row could not be read: stop trusting the caches.

@@ -26,28 +26,43 @@ pub struct Keys {
     pub signer: Signer,
     pub verifying: KeySet,
     pub jwks: JwkSet,
+    /// What these were built from: each stored key's id and state.
+    stored: Vec<(String, bool, Option<OffsetDateTime>)>,
+}
+
+fn fingerprint(stored: &[StoredKey]) -> Vec<(String, bool, Option<OffsetDateTime>)> {
+    stored
+        .iter()
+        .map(|k| (k.kid.clone(), k.active, k.retired_at))
+        .collect()
 }
 
 #[derive(Debug, Clone)]
 pub struct KeyRing(Arc<RwLock<Arc<Keys>>>);
 
 impl KeyRing {
-    /// Loads the keys from the store. With no key yet, or none of `algorithm`, makes one
-    /// and makes it active. The active key's private half is opened with `master`: a
-    /// wrong master key is an error here, never a silent new key.
-    /// With `keep`, any active key is kept, whatever its algorithm.
+    /// Loads the keys from the store. The newest stored private key is opened with
+    /// `master` before anything else: a wrong master key is an error here, never a
+    /// silent new key. A key is made (and made active) only when there is no active key,
+    /// or when `wanted` names an algorithm other than the active key's; with `wanted`
+    /// unset, the active key stays whatever its algorithm (an imported key included).
     pub async fn load(
         store: &dyn Store,
         master: &MasterKey,
-        algorithm: KeyAlgorithm,
-        keep: bool,
+        wanted: Option<KeyAlgorithm>,
         now: OffsetDateTime,
     ) -> Result<Self, KeyRingError> {
         let mut stored = store.signing_keys().await?;
-        let active_fits = stored
-            .iter()
-            .any(|k| k.active && k.retired_at.is_none() && (keep || k.algorithm == algorithm));
-        if !active_fits {
+        if let Some(newest) = stored.iter().max_by_key(|k| k.created_at) {
+            master.open(&newest.kid, &newest.sealed_private_key)?;
+        }
+        let active = stored.iter().rfind(|k| k.active && k.retired_at.is_none());
+        let make = match (active, wanted) {
+            (None, wanted) => Some(wanted.unwrap_or_default()),
+            (Some(k), Some(wanted)) if k.algorithm != wanted => Some(wanted),
+            (Some(_), _) => None,
+        };
+        if let Some(algorithm) = make {
             let pair = KeyPair::generate(algorithm)?;
             let key = StoredKey {
                 kid: pair.kid().to_owned(),
@@ -59,21 +74,35 @@ impl KeyRing {
                 created_at: now,
                 retired_at: None,
             };
-            store.insert_signing_key(&key).await?;
-            tracing::info!(kid = %key.kid, %algorithm, "created a new signing key");
+            match store.insert_signing_key(&key).await {
+                Ok(()) => tracing::info!(kid = %key.kid, %algorithm, "created a new signing key"),
+                // Another server made one at the same moment: that one is the key.
+                Err(StoreError::Conflict(_)) => {
+                    tracing::info!("another server made a signing key at the same moment");
+                }
+                Err(e) => return Err(e.into()),
+            }
             stored = store.signing_keys().await?;
         }
         let keys = build(&stored, master)?;
         Ok(Self(Arc::new(RwLock::new(Arc::new(keys)))))
     }
 
-    /// Reads the keys again (another server or an operator changed them). Never makes a
-    /// key: only start-up does.
-    pub async fn reload(&self, store: &dyn Store, master: &MasterKey) -> Result<(), KeyRingError> {
+    /// Reads the keys again (another server or an operator changed them) and rebuilds
+    /// the ring when they differ from what it holds. Never makes a key: only start-up
+    /// does. Answers whether anything changed.
+    pub async fn reload(
+        &self,
+        store: &dyn Store,
+        master: &MasterKey,
+    ) -> Result<bool, KeyRingError> {
         let stored = store.signing_keys().await?;
+        if self.current().stored == fingerprint(&stored) {
+            return Ok(false);
+        }
         let keys = build(&stored, master)?;
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
-        Ok(())
+        Ok(true)
     }
 
     pub fn current(&self) -> Arc<Keys> {
@@ -106,5 +135,6 @@ fn build(stored: &[StoredKey], master: &MasterKey) -> Result<Keys, KeyRingError>
         signer: pair.signer()?,
         verifying: KeySet::new(verifying),
         jwks: JwkSet { keys: jwks },
+        stored: fingerprint(stored),
     })
 }

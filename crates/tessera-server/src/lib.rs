@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod authz;
+pub mod client;
 pub mod config;
 pub mod dev;
 pub mod error;
@@ -206,8 +207,13 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppSta
     AppState::new(config, store, clock, master).await
 }
 
-/// Background work: the change feed (PostgreSQL), the periodic resync, and writing
-/// `lastUsedAt` every `last_used_flush_seconds`.
+/// How often the signing keys are read when nothing else says they changed.
+const KEY_WATCH: Duration = Duration::from_secs(2);
+/// How often ended sessions, spent codes and old device grants are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Background work: the change feed (PostgreSQL), the periodic resync, watching the
+/// signing keys, and writing `lastUsedAt` every `last_used_flush_seconds`.
 pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     if state.store.backend() == "postgres" {
@@ -222,6 +228,39 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }));
     }
+    // Operator commands (`tessera keys ...`) write the keys from another process: on
+    // SQLite nothing tells this server, and on PostgreSQL the feed may be down. Both
+    // look at the key table every KEY_WATCH (a few rows; rebuilt only on a change).
+    let watching = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_WATCH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if watching.feed.caches_current() && watching.store.backend() == "postgres" {
+                continue;
+            }
+            if let Err(e) = watching.reload_keys().await {
+                tracing::warn!(error = %e, "could not read the signing keys; will retry");
+            }
+        }
+    }));
+    // Codes, device grants and sessions that ended or expired a day ago are of no more
+    // use (a replayed code or refresh token is then simply unknown): removed hourly.
+    let purging = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + PURGE_EVERY, PURGE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let before = purging.clock.now() - time::Duration::days(1);
+            match purging.store.purge_expired(before).await {
+                Ok(n) => tracing::debug!(rows = n, "purged ended sessions, codes and grants"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired records; will retry"),
+            }
+        }
+    }));
     let state = state.clone();
     tasks.push(tokio::spawn(async move {
         let mut tick =

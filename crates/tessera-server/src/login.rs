@@ -1,10 +1,8 @@
 //! Signing in with a browser: `/login`, `/logout`, the sign-in cookie, the built-in OAuth
 //! clients, and the pages.
 
-use std::net::SocketAddr;
-
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -215,23 +213,6 @@ pub fn from_our_page(headers: &HeaderMap) -> bool {
         && same_origin(headers)
 }
 
-/// The client's address, when the server was started with connection info.
-pub fn client_ip(request_extensions: &axum::http::Extensions) -> Option<String> {
-    request_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-}
-
-fn origin_of(headers: &HeaderMap, extensions: &axum::http::Extensions) -> Origin {
-    Origin {
-        ip: client_ip(extensions),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     pub return_to: Option<String>,
@@ -302,12 +283,12 @@ pub async fn check_password(
 }
 
 /// The throttle keys of a sign-in attempt: the account (bounded, hashed) and the address.
-fn throttle_keys(email: &str, ip: Option<&str>) -> [String; 2] {
+fn throttle_keys(email: &str, origin: &Origin) -> [String; 2] {
     use base64::Engine as _;
     let account = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(email.as_bytes()));
     [
         format!("account:{account}"),
-        format!("ip:{}", ip.unwrap_or("unknown")),
+        format!("ip:{}", origin.throttle_scope()),
     ]
 }
 
@@ -362,11 +343,14 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
         }
     };
     let return_to = safe_return_to(form.return_to.as_deref());
-    let origin = origin_of(&parts.headers, &parts.extensions);
+    let origin = Origin::of(&state, &parts);
     let email = form.email.trim().to_lowercase();
-    let keys = throttle_keys(&email, origin.ip.as_deref());
+    let keys = throttle_keys(&email, &origin);
+    // The account is logged as its throttle key (a hash): attempts at one account can
+    // be followed without writing what was typed, which is sometimes a password.
+    let account = keys[0].as_str();
     if let Err(wait) = begin_attempt(&state, &keys) {
-        tracing::warn!(ip = ?origin.ip, "sign-in refused: too many failures");
+        tracing::warn!(ip = ?origin.ip, account, outcome = "throttled", "sign-in attempt");
         let mut r = render(
             StatusCode::TOO_MANY_REQUESTS,
             &LoginPage {
@@ -382,7 +366,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
         return Ok(r);
     }
     let Some(user) = check_password(&state, &email, Password::new(form.password)).await? else {
-        tracing::info!(ip = ?origin.ip, outcome = "failed", "sign-in attempt");
+        tracing::warn!(ip = ?origin.ip, account, outcome = "failed", "sign-in attempt");
         return Ok(render(
             StatusCode::UNAUTHORIZED,
             &LoginPage {
@@ -393,7 +377,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
         ));
     };
     attempt_succeeded(&state, &keys);
-    tracing::info!(user_id = %user.id, ip = ?origin.ip, outcome = "ok", "sign-in attempt");
+    tracing::info!(user_id = %user.id, ip = ?origin.ip, account, outcome = "ok", "sign-in attempt");
     let secret = new_secret("tsl_");
     let org = sessions::home_organization(&state, user.id).await?;
     let now = crate::api::now_seconds(&state);

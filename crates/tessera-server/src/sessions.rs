@@ -11,6 +11,7 @@ use tessera_core::session::{Session, new_secret, secret_hash};
 use tessera_core::store::{Store, StoreResult};
 use time::OffsetDateTime;
 
+pub use crate::client::Origin;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -68,19 +69,17 @@ impl SessionCache {
         Ok(session)
     }
 
-    /// After a resync: `live` are the sessions the store says are live; any other cached
-    /// session has ended (or expired) meanwhile.
-    pub fn replace_live(&self, live: &[Session], now: OffsetDateTime) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+    /// After a resync: `live` are the sessions the store said were live when asked.
+    /// A cached session missing from it ended (or expired) meanwhile, or started after
+    /// the question: either way it is forgotten here, and the next use reads the store.
+    /// Nothing is added from `live`: a session ended while the answer was on its way
+    /// must not come back to life from it.
+    pub fn retain_live(&self, live: &[Session]) {
         let ids: std::collections::HashSet<SessionId> = live.iter().map(|s| s.id).collect();
-        for (id, s) in map.iter_mut() {
-            if !ids.contains(id) {
-                s.ended_at.get_or_insert(now);
-            }
-        }
-        for s in live {
-            map.entry(s.id).or_insert_with(|| s.clone());
-        }
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| ids.contains(id));
     }
 }
 
@@ -91,13 +90,6 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub refresh_token: String,
-}
-
-/// Who signs in, from where.
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
 }
 
 /// The organization a session acts in: the first one where the user holds an
@@ -148,8 +140,8 @@ pub async fn start(state: &AppState, new: NewSession<'_>) -> Result<Session, Api
         created_at: now,
         last_refreshed_at: None,
         ended_at: None,
-        ip: new.origin.ip,
-        user_agent: new.origin.user_agent.map(|u| u.chars().take(256).collect()),
+        ip: new.origin.ip.map(|ip| ip.to_string()),
+        user_agent: new.origin.user_agent,
         browser_session_id: new.browser_session,
     };
     state
@@ -163,8 +155,15 @@ pub async fn start(state: &AppState, new: NewSession<'_>) -> Result<Session, Api
 /// Ends a session everywhere in this process and in the store.
 pub async fn end(state: &AppState, id: SessionId) -> Result<bool, ApiError> {
     let now = crate::api::now_seconds(state);
-    let ended = state.store.end_session(id, now).await?;
-    crate::feed::session_ended(state, id, now);
+    let ended = crate::api::to_completion({
+        let state = state.clone();
+        async move {
+            let ended = state.store.end_session(id, now).await?;
+            crate::feed::session_ended(&state, id, now);
+            Ok::<_, tessera_core::store::StoreError>(ended)
+        }
+    })
+    .await??;
     if ended {
         tracing::info!(session_id = %id, "session ended");
     }
@@ -178,10 +177,17 @@ pub async fn end_all(
     org: Option<OrganizationId>,
 ) -> Result<usize, ApiError> {
     let now = crate::api::now_seconds(state);
-    let ended = state.store.end_user_sessions(user, org, now).await?;
-    for id in &ended {
-        crate::feed::session_ended(state, *id, now);
-    }
+    let ended = crate::api::to_completion({
+        let state = state.clone();
+        async move {
+            let ended = state.store.end_user_sessions(user, org, now).await?;
+            for id in &ended {
+                crate::feed::session_ended(&state, *id, now);
+            }
+            Ok::<_, tessera_core::store::StoreError>(ended)
+        }
+    })
+    .await??;
     tracing::info!(user_id = %user, count = ended.len(), "sessions ended");
     Ok(ended.len())
 }

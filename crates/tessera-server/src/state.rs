@@ -9,7 +9,7 @@ use tessera_core::keys::MasterKey;
 use tessera_core::secret::{Password, random_string};
 use tessera_core::session::SessionLifetimes;
 use tessera_core::store::{Store, StoreError};
-use tessera_core::throttle::Throttle;
+use tessera_core::throttle::{RateLimit, Throttle};
 use tessera_core::verify::{VerifiedToken, VerifyConfig};
 use time::Duration;
 use tokio::sync::Semaphore;
@@ -52,8 +52,11 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     pub sessions: SessionCache,
     pub lifetimes: SessionLifetimes,
-    /// Failed sign-ins per account and per client address.
+    /// Failed sign-ins per account and per client address, and wrong user codes per
+    /// sign-in at `/device`.
     pub throttle: Mutex<Throttle>,
+    /// Device sign-ins started per client address (each writes a row, unauthenticated).
+    pub device_starts: Mutex<RateLimit>,
     /// Bounds concurrent argon2 work to the number of cores.
     pub hashing: Semaphore,
     /// A hash to verify against when an email is unknown, so both cases cost the same.
@@ -101,13 +104,18 @@ impl AppState {
 
     /// Reloads the signing keys from the store.
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
-        self.keys
+        let changed = self
+            .keys
             .reload(self.store.as_ref(), &self.master)
             .await
             .map_err(|e| match e {
                 KeyRingError::Store(s) => s,
                 other => StoreError::Corrupt(other.to_string()),
-            })
+            })?;
+        if changed {
+            tracing::info!(kid = %self.keys.current().signer.kid(), "signing keys reloaded");
+        }
+        Ok(())
     }
 
     /// Builds the state: loads (or creates) signing keys and the status cache.
@@ -119,14 +127,7 @@ impl AppState {
     ) -> Result<Self, StartupError> {
         config.validate()?;
         let now = clock.now();
-        let keys = KeyRing::load(
-            store.as_ref(),
-            &master,
-            config.signing_algorithm,
-            config.keep_signing_key,
-            now,
-        )
-        .await?;
+        let keys = KeyRing::load(store.as_ref(), &master, config.signing_algorithm, now).await?;
         let status = StatusCache::load(store.as_ref()).await?;
         let sessions = SessionCache::load(store.as_ref(), now).await?;
         crate::login::register_clients(store.as_ref(), &config.issuer(), now).await?;
@@ -170,6 +171,10 @@ impl AppState {
             sessions,
             lifetimes: config_lifetimes,
             throttle: Mutex::new(Throttle::default()),
+            device_starts: Mutex::new(RateLimit::new(
+                crate::oauth::device::STARTS_PER_ADDRESS,
+                crate::oauth::device::STARTS_WINDOW,
+            )),
             hashing: Semaphore::new(cores),
             decoy_hash,
             feed: FeedHealth::new(feed),

@@ -98,15 +98,25 @@ async fn path(c: &Client) -> String {
     c.current_url().await.expect("url").path().to_owned()
 }
 
+/// The page's heading. A page still loading may swap its heading between finding it and
+/// reading it (a stale element): then it is looked up again.
 async fn heading(c: &Client) -> String {
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("h1"))
-        .await
-        .expect("a heading")
-        .text()
-        .await
-        .expect("text")
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let found = c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("h1"))
+            .await
+            .expect("a heading");
+        match found.text().await {
+            Ok(text) => return text,
+            Err(e) => {
+                assert!(tokio::time::Instant::now() < deadline, "heading: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 async fn click(c: &Client, css: &str) {
@@ -372,8 +382,22 @@ async fn a_form_posted_from_another_site_is_refused() {
     )
     .await;
 
-    // Another origin (same host, another port: cookies still go along) with a form that
-    // posts to Tessera. It cannot know the CSRF token; and even the origin alone is refused.
+    // The person's real CSRF token, as if it had leaked: the origin check alone must
+    // then refuse the forged form.
+    c.goto(&format!("{base}/ui/tokens/new"))
+        .await
+        .expect("goto");
+    let csrf = c
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .expect("a CSRF field")
+        .attr("value")
+        .await
+        .expect("attr")
+        .expect("a CSRF token");
+
+    // Another origin (same host, another port: same-site, so the SameSite=Lax cookies
+    // still go along) with a form that posts to Tessera.
     let evil = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -381,7 +405,7 @@ async fn a_form_posted_from_another_site_is_refused() {
     let page = format!(
         "<!doctype html><form method=post action='{base}/ui/tokens/new'>\
          <input name=scope value=ORGANIZATION><input name=name value=evil>\
-         <input name=role value=ORGANIZATION_OWNER><input name=csrf value=guess>\
+         <input name=role value=ORGANIZATION_OWNER><input name=csrf value='{csrf}'>\
          <button id=go>Claim your prize</button></form>"
     );
     tokio::spawn(async move {

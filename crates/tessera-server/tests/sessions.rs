@@ -874,7 +874,7 @@ async fn loopback_clients_need_consent_and_the_ui_signs_the_browser_out() {
 }
 
 #[tokio::test]
-async fn return_to_never_leaves_the_server_and_old_codes_end_nothing() {
+async fn return_to_never_leaves_the_server_and_replayed_codes_end_their_session() {
     let app = TestApp::new().await;
     for evil in [
         "//evil.example",
@@ -908,7 +908,8 @@ async fn return_to_never_leaves_the_server_and_old_codes_end_nothing() {
             );
         }
     }
-    // A code replayed long after it was used no longer ends the session it created.
+    // A code presented again, however late, ends the session it created (RFC 6749
+    // §4.1.2): the first redemption's refresh token then fails.
     let cookie = app
         .browser_sign_in(&app.seed.owner_email, &app.seed.owner_password)
         .await;
@@ -918,7 +919,60 @@ async fn return_to_never_leaves_the_server_and_old_codes_end_nothing() {
     let replay = exchange(&app, &code, UI, UI_REDIRECT, &verifier).await;
     assert_eq!(replay.body["error"], "invalid_grant");
     let r = refresh(&app, &s(&ok.body, "refresh_token"), UI).await;
-    assert_eq!(r.status, StatusCode::OK, "the session lives: {r:?}");
+    assert_eq!(r.body["error"], "invalid_grant", "the session ended: {r:?}");
+}
+
+#[tokio::test]
+async fn a_replay_during_the_first_redemption_still_ends_its_session() {
+    use tessera_core::ids::SessionId;
+    let app = TestApp::new().await;
+    let cookie = app
+        .browser_sign_in(&app.seed.owner_email, &app.seed.owner_password)
+        .await;
+    let (code, verifier) = code_for(&app, &cookie, UI, UI_REDIRECT).await;
+    // The first redemption has spent the code and named its session, but has not
+    // stored the session yet...
+    let planned = SessionId::new();
+    let first = app
+        .state
+        .store
+        .redeem_code(
+            &tessera_core::session::secret_hash(&code),
+            tessera_core::Clock::now(&app.clock),
+            planned,
+        )
+        .await
+        .unwrap();
+    let tessera_core::session::Redemption::Fresh(stored) = first else {
+        panic!("a fresh code: {first:?}");
+    };
+    // ...when the code is presented again.
+    let replay = exchange(&app, &code, UI, UI_REDIRECT, &verifier).await;
+    assert_eq!(replay.body["error"], "invalid_grant");
+    let ended = app.state.store.session(planned).await.unwrap();
+    assert!(
+        ended.is_some_and(|s| s.ended_at.is_some()),
+        "the session is stored ended ahead of the first redemption"
+    );
+    // The first redemption then cannot start it, so it hands out no tokens.
+    let started = tessera_server::sessions::start(
+        &app.state,
+        tessera_server::sessions::NewSession {
+            id: Some(planned),
+            user: stored.user_id,
+            organization: stored.organization_id,
+            client_id: UI,
+            signed_in_at: stored.signed_in_at,
+            origin: Default::default(),
+            cookie_hash: None,
+            browser_session: stored.browser_session_id,
+        },
+    )
+    .await;
+    assert!(
+        matches!(started, Err(tessera_server::error::ApiError::Conflict(_))),
+        "{started:?}"
+    );
 }
 
 #[tokio::test]

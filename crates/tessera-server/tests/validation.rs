@@ -503,9 +503,7 @@ async fn discovery_jwks_health_and_openapi() {
 
 #[tokio::test]
 async fn es256_and_rs256_are_selectable_and_old_keys_keep_verifying() {
-    let app =
-        TestApp::with_config(|c| c.signing_algorithm = tessera_core::keys::KeyAlgorithm::ES256)
-            .await;
+    let app = TestApp::with_config(|c| c.signing_algorithm = Some(KeyAlgorithm::ES256)).await;
     let jwks = app
         .call(Method::GET, "/.well-known/jwks.json", None, None)
         .await;
@@ -523,7 +521,7 @@ async fn es256_and_rs256_are_selectable_and_old_keys_keep_verifying() {
     // Restart on the same data with RS256: a new signing key, the old one still verifies.
     let mut config = tessera_testkit::test_config(app.dir.path());
     config.master_key = app.state.config.master_key.clone();
-    config.signing_algorithm = KeyAlgorithm::RS256;
+    config.signing_algorithm = Some(KeyAlgorithm::RS256);
     let clock = std::sync::Arc::new(app.clock.clone());
     let state = tessera_server::build_state(config, clock).await.unwrap();
     let keys = state.keys.current();
@@ -552,14 +550,33 @@ async fn es256_and_rs256_are_selectable_and_old_keys_keep_verifying() {
         StatusCode::OK
     );
 
-    // A wrong master key is refused, never replaced.
+    // A restart with no algorithm configured keeps the active key, whatever its
+    // algorithm (as after `tessera keys import` or `keys rotate --algorithm`).
     let mut config = tessera_testkit::test_config(app.dir.path());
-    config.signing_algorithm = KeyAlgorithm::RS256;
-    let err = tessera_server::build_state(config, std::sync::Arc::new(app.clock.clone()))
+    config.master_key = app.state.config.master_key.clone();
+    config.signing_algorithm = None;
+    let state = tessera_server::build_state(config, std::sync::Arc::new(app.clock.clone()))
         .await
-        .err()
         .unwrap();
-    assert!(err.to_string().contains("master key"), "{err}");
+    assert_eq!(state.keys.current().signer.algorithm(), KeyAlgorithm::RS256);
+    assert_eq!(state.keys.current().jwks.keys.len(), 2, "no key made");
+
+    // A wrong master key is refused, never replaced: neither with the active key's
+    // algorithm nor with another one (which would otherwise make a new key).
+    for algorithm in [KeyAlgorithm::RS256, KeyAlgorithm::EdDSA] {
+        let mut config = tessera_testkit::test_config(app.dir.path());
+        config.signing_algorithm = Some(algorithm);
+        let err = tessera_server::build_state(config, std::sync::Arc::new(app.clock.clone()))
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("master key"), "{algorithm}: {err}");
+    }
+    assert_eq!(
+        app.state.store.signing_keys().await.unwrap().len(),
+        2,
+        "nothing stored by a refused start"
+    );
 }
 
 #[tokio::test]

@@ -26,6 +26,11 @@ pub const SQLITE: MigrationList = &[
         "change feed",
         include_str!("../migrations/sqlite/0003_change_feed.sql"),
     ),
+    (
+        4,
+        "one active key",
+        include_str!("../migrations/sqlite/0004_one_active_key.sql"),
+    ),
 ];
 
 pub const POSTGRES: MigrationList = &[
@@ -43,6 +48,11 @@ pub const POSTGRES: MigrationList = &[
         3,
         "change feed",
         include_str!("../migrations/postgres/0003_change_feed.sql"),
+    ),
+    (
+        4,
+        "one active key",
+        include_str!("../migrations/postgres/0004_one_active_key.sql"),
     ),
 ];
 

@@ -423,4 +423,26 @@ impl SessionStore for SqlStore {
         .rows_affected();
         Ok(n == 1)
     }
+
+    async fn purge_expired(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let before = ts(before);
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut purged = 0;
+        for statement in [
+            "DELETE FROM authorization_codes WHERE expires_at < $1",
+            "DELETE FROM device_grants WHERE expires_at < $1",
+            "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions \
+             WHERE ended_at < $1 OR absolute_expiry < $1)",
+            "DELETE FROM sessions WHERE ended_at < $1 OR absolute_expiry < $1",
+        ] {
+            purged += sqlx::query(statement)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(purged)
+    }
 }

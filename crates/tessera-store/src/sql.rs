@@ -661,8 +661,22 @@ impl RoleStore for SqlStore {
         org: OrganizationId,
         principal: Uuid,
         roles: &[RoleBinding],
+        by: Actor,
+        at: OffsetDateTime,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "UPDATE api_tokens SET updated_at = $1, updated_by_kind = $2, updated_by_id = $3 \
+             WHERE id = $4 AND organization_id = $5 AND deleted_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(by.kind())
+        .bind(by.id().to_string())
+        .bind(principal.to_string())
+        .bind(org.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         sqlx::query("DELETE FROM role_bindings WHERE organization_id = $1 AND principal_id = $2")
             .bind(org.to_string())
             .bind(principal.to_string())

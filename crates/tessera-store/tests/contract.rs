@@ -191,7 +191,7 @@ async fn users_are_unique_by_email_and_carry_roles() {
         assert_eq!(store.roles(org, *u.id.as_uuid()).await.unwrap().len(), 2);
         assert_eq!(store.list_members(org).await.unwrap().len(), 1);
         store
-            .replace_roles(org, *u.id.as_uuid(), &roles[..1])
+            .replace_roles(org, *u.id.as_uuid(), &roles[..1], Actor::User(u.id), T0)
             .await
             .unwrap();
         assert_eq!(
@@ -266,6 +266,51 @@ async fn rotation_is_guarded_by_version_and_delete_is_a_tombstone() {
         );
 
         let by = Actor::User(UserId::new());
+        // Name and description, and roles: each records who changed the token and when.
+        assert!(
+            store
+                .update_token(org, t.id, "renamed", "why", by, T0 + Duration::hours(5))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .update_token(OrganizationId::new(), t.id, "x", "", by, T0)
+                .await
+                .unwrap(),
+            "another organization's id"
+        );
+        let renamed = store.token(org, t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (renamed.name.as_str(), renamed.description.as_str()),
+            ("renamed", "why")
+        );
+        assert_eq!(
+            (renamed.updated_at, renamed.updated_by),
+            (T0 + Duration::hours(5), by)
+        );
+        let member = [RoleBinding {
+            role: Role::Workspace(WorkspaceRole::Member),
+            entity_id: *ws.as_uuid(),
+        }];
+        let other = Actor::User(UserId::new());
+        store
+            .replace_roles(
+                org,
+                *t.id.as_uuid(),
+                &member,
+                other,
+                T0 + Duration::hours(6),
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.roles(org, *t.id.as_uuid()).await.unwrap(), member);
+        let re_roled = store.token(org, t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (re_roled.updated_at, re_roled.updated_by),
+            (T0 + Duration::hours(6), other)
+        );
+
         assert!(
             store
                 .delete_token(org, t.id, by, T0 + Duration::hours(6))
@@ -281,6 +326,16 @@ async fn rotation_is_guarded_by_version_and_delete_is_a_tombstone() {
         let gone = store.token(org, t.id).await.unwrap().unwrap();
         assert_eq!(gone.deleted_at, Some(T0 + Duration::hours(6)));
         assert!(store.list_tokens(org).await.unwrap().is_empty());
+        assert!(store.roles(org, *t.id.as_uuid()).await.unwrap().is_empty());
+        assert!(
+            matches!(
+                store
+                    .replace_roles(org, *t.id.as_uuid(), &member, by, T0 + Duration::hours(8))
+                    .await,
+                Err(StoreError::Conflict(_))
+            ),
+            "a deleted token gets no roles back"
+        );
         assert!(store.roles(org, *t.id.as_uuid()).await.unwrap().is_empty());
         assert!(
             !store
@@ -350,7 +405,51 @@ async fn one_active_signing_key() {
             ["b"]
         );
         assert_eq!(keys[0].sealed_private_key, vec![1, 2, 3]);
+
+        // Only an inactive key is retired, once.
+        assert!(!store.retire_signing_key("b", T0).await.unwrap(), "active");
+        assert!(store.retire_signing_key("a", T0).await.unwrap());
+        assert!(!store.retire_signing_key("a", T0).await.unwrap(), "already");
+        assert!(
+            !store.retire_signing_key("zz", T0).await.unwrap(),
+            "unknown"
+        );
+        let a = store.signing_keys().await.unwrap();
+        assert_eq!(
+            a.iter().find(|k| k.kid == "a").unwrap().retired_at,
+            Some(T0)
+        );
+
+        // Many writers at once: a new key each, never two active afterwards; a writer
+        // that lost the race is told so (a conflict), not left half done.
+        let racing = (0..8).map(|i| {
+            let store = store.clone();
+            let k = key(&format!("r{i}"), true);
+            tokio::spawn(async move { store.insert_signing_key(&k).await })
+        });
+        for result in futures_join(racing).await {
+            match result {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let active = store
+            .signing_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.active)
+            .count();
+        assert_eq!(active, 1);
     }
+}
+
+async fn futures_join<T>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks.collect::<Vec<_>>() {
+        out.push(t.await.unwrap());
+    }
+    out
 }
 
 mod sessions {
@@ -587,6 +686,77 @@ mod sessions {
                     .status,
                 DeviceStatus::Pending
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn purge_removes_only_what_ended_or_expired_before_the_cut() {
+        for store in stores().await {
+            let (org, _, _) = seed(store.as_ref()).await;
+            let u = user(store.as_ref(), org).await;
+            let ended = session(u, org);
+            let live = session(u, org);
+            store.create_session(&ended, None).await.unwrap();
+            store.create_session(&live, None).await.unwrap();
+            store
+                .insert_refresh_token("old", ended.id, T0)
+                .await
+                .unwrap();
+            store
+                .insert_refresh_token("new", live.id, T0)
+                .await
+                .unwrap();
+            assert!(store.end_session(ended.id, T0).await.unwrap());
+            let code = AuthorizationCode {
+                hash: "c-old".into(),
+                client_id: "tessera-cli".into(),
+                redirect_uri: "http://127.0.0.1:5000/callback".into(),
+                code_challenge: "x".repeat(43),
+                user_id: u,
+                organization_id: Some(org),
+                signed_in_at: T0,
+                expires_at: T0 + Duration::seconds(60),
+                session_id: None,
+                browser_session_id: None,
+            };
+            store.insert_code(&code).await.unwrap();
+            store
+                .insert_code(&AuthorizationCode {
+                    hash: "c-new".into(),
+                    expires_at: T0 + Duration::days(2),
+                    ..code.clone()
+                })
+                .await
+                .unwrap();
+
+            let cut = T0 + Duration::days(1);
+            // ended session + its refresh token + the expired code
+            assert_eq!(store.purge_expired(cut).await.unwrap(), 3);
+            assert_eq!(store.session(ended.id).await.unwrap(), None);
+            assert_eq!(store.refresh_token_session("old").await.unwrap(), None);
+            assert_eq!(
+                store
+                    .redeem_code("c-old", cut, SessionId::new())
+                    .await
+                    .unwrap(),
+                Redemption::Unknown
+            );
+            assert!(store.session(live.id).await.unwrap().is_some());
+            assert_eq!(
+                store.refresh_token_session("new").await.unwrap(),
+                Some(live.id)
+            );
+            assert!(matches!(
+                store
+                    .redeem_code("c-new", cut, SessionId::new())
+                    .await
+                    .unwrap(),
+                Redemption::Fresh(_)
+            ));
+            // Past the live session's absolute expiry, it goes too.
+            let later = T0 + Duration::days(31);
+            assert_eq!(store.purge_expired(later).await.unwrap(), 3);
+            assert_eq!(store.session(live.id).await.unwrap(), None);
         }
     }
 }

@@ -12,6 +12,17 @@ use time::OffsetDateTime;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
+/// Runs `work` to its end even if the request that asked for it is dropped (a client
+/// gone, the request timeout): a write that commits must also reach the caches that
+/// the validation path reads, with no await between the two that could be cancelled.
+pub(crate) async fn to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("write task failed: {e}")))
+}
+
 /// The organization of the path, which must be the caller's: any other answers 404.
 pub(crate) fn caller_org(caller: &Caller, raw: &str) -> Result<OrganizationId, ApiError> {
     match raw.parse::<OrganizationId>() {

@@ -13,10 +13,11 @@ use tessera_core::model::{Actor, ApiToken, RoleBinding, Rotation, ScopeKind, Tok
 use tessera_core::policy::{Action, GrantTarget, Resource, authorize, may_grant};
 use tessera_core::role::{DeploymentRole, EntityType, Role};
 use tessera_core::secret::TokenValue;
+use tessera_core::store::StoreError;
 use time::OffsetDateTime;
 
 use super::{
-    body_id, caller_org, grant_target, now_seconds, path_id, require, target_entity,
+    body_id, caller_org, grant_target, now_seconds, path_id, require, target_entity, to_completion,
     valid_description, valid_name,
 };
 use crate::auth::Caller;
@@ -538,13 +539,29 @@ pub async fn rotate_token(
         rotated_at: now,
         by: caller.actor,
     };
-    if !state.store.rotate_token(org, token.id, &rotation).await? {
+    // What the store holds once the rotation commits, told to the status cache at once.
+    let rotated = ApiToken {
+        previous_jti: rotation.previous_valid_until.map(|_| token.current_jti),
+        previous_valid_until: rotation.previous_valid_until,
+        ..next
+    };
+    let committed = to_completion({
+        let state = state.clone();
+        async move {
+            let ok = state.store.rotate_token(org, rotated.id, &rotation).await?;
+            if ok {
+                crate::feed::token_changed(&state, &rotated);
+            }
+            Ok::<_, StoreError>(ok)
+        }
+    })
+    .await??;
+    if !committed {
         return Err(ApiError::Conflict(
             "the token was rotated or deleted by another request at the same time; fetch it and retry".into(),
         ));
     }
     let token = reload(&state, org, token.id).await?;
-    crate::feed::token_changed(&state, &token);
     tracing::info!(token_id = %token.id, grace_seconds = ?req.grace_period_seconds, "API token rotated");
     answer(&state, &token, Some(&value)).await
 }
@@ -561,14 +578,21 @@ pub async fn delete_token(
 ) -> Result<StatusCode, ApiError> {
     let org = caller_org(&caller, &org)?;
     let token = managed_token(&state, &caller, org, &id).await?;
-    if !state
-        .store
-        .delete_token(org, token.id, caller.actor, now_seconds(&state))
-        .await?
-    {
+    let (id, by, at) = (token.id, caller.actor, now_seconds(&state));
+    let deleted = to_completion({
+        let state = state.clone();
+        async move {
+            let ok = state.store.delete_token(org, id, by, at).await?;
+            if ok {
+                crate::feed::token_deleted(&state, id);
+            }
+            Ok::<_, StoreError>(ok)
+        }
+    })
+    .await??;
+    if !deleted {
         return Err(ApiError::not_found("token"));
     }
-    crate::feed::token_deleted(&state, token.id);
     tracing::info!(token_id = %token.id, "API token deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -675,18 +699,12 @@ pub async fn update_token_roles(
     let bindings: Vec<RoleBinding> = wanted.into_iter().map(|(b, _)| b).collect();
     state
         .store
-        .replace_roles(org, *token.id.as_uuid(), &bindings)
-        .await?;
-    let now = now_seconds(&state);
-    state
-        .store
-        .update_token(
+        .replace_roles(
             org,
-            token.id,
-            &token.name,
-            &token.description,
+            *token.id.as_uuid(),
+            &bindings,
             caller.actor,
-            now,
+            now_seconds(&state),
         )
         .await?;
     let token = reload(&state, org, token.id).await?;

@@ -372,7 +372,13 @@ pub async fn update_user_roles(
     keep_an_owner(&state, org, user.id, &bindings).await?;
     state
         .store
-        .replace_roles(org, *user.id.as_uuid(), &bindings)
+        .replace_roles(
+            org,
+            *user.id.as_uuid(),
+            &bindings,
+            caller.actor,
+            crate::api::now_seconds(&state),
+        )
         .await?;
     Ok(Json(user_wire(&user, &bindings, None)))
 }
@@ -400,7 +406,13 @@ pub async fn remove_user(
     keep_an_owner(&state, org, user.id, &[]).await?;
     state
         .store
-        .replace_roles(org, *user.id.as_uuid(), &[])
+        .replace_roles(
+            org,
+            *user.id.as_uuid(),
+            &[],
+            caller.actor,
+            crate::api::now_seconds(&state),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,10 +17,14 @@ use super::error::OAuthError;
 use super::token::client;
 use crate::error::ApiError;
 use crate::login::{csrf_token, message, page, same_origin, signed_in};
+use crate::sessions::Origin;
 use crate::state::AppState;
 
 pub const DEVICE_CODE_LIFETIME: Duration = Duration::minutes(10);
 pub const POLL_INTERVAL_SECONDS: i64 = 5;
+/// Device sign-ins one client address may start per [`STARTS_WINDOW`].
+pub const STARTS_PER_ADDRESS: u32 = 20;
+pub const STARTS_WINDOW: Duration = Duration::minutes(10);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DeviceCodeRequest {
@@ -46,11 +50,23 @@ pub struct DeviceCodeResponse {
     responses((status = 200, body = DeviceCodeResponse), (status = 401, description = "invalid_client")))]
 pub async fn device_code(
     State(state): State<AppState>,
+    origin: Origin,
     body: axum::body::Bytes,
 ) -> Result<Json<DeviceCodeResponse>, OAuthError> {
     let req: DeviceCodeRequest = super::token::form(&body)?;
     let client = client(&state, &req.client_id).await?;
     let now = crate::api::now_seconds(&state);
+    // Anyone may start a device sign-in, and each start stores a grant: bounded per
+    // client address.
+    let limited = state
+        .device_starts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .hit(&origin.throttle_scope(), now);
+    if let Err(wait) = limited {
+        tracing::warn!(ip = ?origin.ip, "device sign-in refused: too many started");
+        return Err(OAuthError::too_many_requests(wait));
+    }
     let device_code = new_secret("tsd_");
     // User codes are unique among stored grants; a collision just draws again.
     for _ in 0..5 {
@@ -195,6 +211,34 @@ pub async fn device_decide(
             true,
         ));
     }
+    // Wrong codes back off per sign-in (RFC 8628 §5.1): a signed-in person cannot
+    // sweep the code space to approve someone else's device.
+    let guesses = format!("device:{}", session.id);
+    let now = crate::api::now_seconds(&state);
+    let locked = state
+        .throttle
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check(&guesses, now);
+    if let Err(wait) = locked {
+        tracing::warn!(user_id = %session.user_id, "device decision refused: too many wrong codes");
+        let mut r = message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Connect a device",
+            &format!("Too many wrong codes. Try again in {wait} seconds."),
+            true,
+        );
+        r.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, wait.into());
+        return Ok(r);
+    }
+    let wrong_code = || {
+        state
+            .throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fail(&guesses, now);
+    };
     let email = state
         .store
         .user(session.user_id)
@@ -202,6 +246,7 @@ pub async fn device_decide(
         .map(|u| u.email)
         .unwrap_or_default();
     let Some(code) = normalize_user_code(&form.user_code) else {
+        wrong_code();
         return render(
             StatusCode::BAD_REQUEST,
             &DevicePage {
@@ -221,7 +266,6 @@ pub async fn device_decide(
             ));
         }
     };
-    let now = crate::api::now_seconds(&state);
     let approval = approve.then_some((
         session.user_id,
         session.organization_id,
@@ -232,6 +276,7 @@ pub async fn device_decide(
         .decide_device_grant(&code, approval, now)
         .await?
     {
+        wrong_code();
         return render(
             StatusCode::BAD_REQUEST,
             &DevicePage {
@@ -242,6 +287,11 @@ pub async fn device_decide(
             },
         );
     }
+    state
+        .throttle
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .succeed(&guesses);
     tracing::info!(user_id = %session.user_id, approved = approve, "device authorization decided");
     Ok(if approve {
         message(

@@ -27,6 +27,9 @@ pub enum ErrorCode {
 pub struct OAuthError {
     pub error: ErrorCode,
     pub error_description: String,
+    /// Set for a 429: the seconds to wait, sent as `Retry-After`.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -34,6 +37,18 @@ impl OAuthError {
         Self {
             error,
             error_description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After`: too many requests from one client address.
+    pub fn too_many_requests(wait: u64) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(
+                ErrorCode::SlowDown,
+                format!("too many requests from this address; try again in {wait} seconds"),
+            )
         }
     }
 
@@ -71,6 +86,7 @@ impl From<tessera_core::store::StoreError> for OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = match self.error {
+            _ if self.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -80,6 +96,9 @@ impl IntoResponse for OAuthError {
         let h = response.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(wait) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
         if self.error == ErrorCode::InvalidClient {
             h.insert(
                 header::WWW_AUTHENTICATE,

@@ -12,7 +12,7 @@ use tessera_core::session::OAuthClient;
 
 use super::error::{ErrorCode, OAuthError};
 use super::grants;
-use crate::sessions::TokenResponse;
+use crate::sessions::{Origin, TokenResponse};
 use crate::state::AppState;
 
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -95,8 +95,8 @@ pub async fn client(state: &AppState, client_id: &str) -> Result<OAuthClient, OA
         description = "grant_type=authorization_code (code, redirect_uri, client_id, code_verifier), \
             refresh_token (refresh_token, client_id) or urn:ietf:params:oauth:grant-type:device_code (device_code, client_id)"),
     responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 §5.2 error"), (status = 401, description = "invalid_client")))]
-pub async fn token(State(state): State<AppState>, body: Bytes) -> Response {
-    match exchange(&state, &body).await {
+pub async fn token(State(state): State<AppState>, origin: Origin, body: Bytes) -> Response {
+    match exchange(&state, &body, origin).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
             let h = response.headers_mut();
@@ -112,7 +112,12 @@ pub async fn token(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// The token endpoint itself, for a form body: what `POST /oauth/token` answers.
-pub(crate) async fn exchange(state: &AppState, body: &[u8]) -> Result<TokenResponse, OAuthError> {
+/// `origin` is where the client is: a session started here records it.
+pub(crate) async fn exchange(
+    state: &AppState,
+    body: &[u8],
+    origin: Origin,
+) -> Result<TokenResponse, OAuthError> {
     let request = TokenRequest::parse(body)?;
     let client = client(state, request.client_id()).await?;
     match request {
@@ -128,6 +133,7 @@ pub(crate) async fn exchange(state: &AppState, body: &[u8]) -> Result<TokenRespo
                 &code,
                 &redirect_uri,
                 &code_verifier,
+                origin,
             )
             .await
         }
@@ -135,7 +141,7 @@ pub(crate) async fn exchange(state: &AppState, body: &[u8]) -> Result<TokenRespo
             grants::refresh_token::exchange(state, &client, &refresh_token).await
         }
         TokenRequest::DeviceCode { device_code, .. } => {
-            grants::device_code::exchange(state, &client, &device_code).await
+            grants::device_code::exchange(state, &client, &device_code, origin).await
         }
     }
 }

@@ -283,7 +283,8 @@ async fn refresh(
             ("client_id", UI_CLIENT),
         ])
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
-        crate::oauth::token::exchange(state, body.as_bytes()).await
+        // A refresh starts no session: there is no origin to record.
+        crate::oauth::token::exchange(state, body.as_bytes(), Default::default()).await
     };
     let key = secret_hash(&format!("{refresh_token}\n{access}"));
     let shared = {
@@ -493,7 +494,12 @@ struct CallbackQuery {
 
 /// `GET /ui/callback`: checks `state` against the flow cookie and exchanges the code
 /// with its verifier at the token endpoint.
-async fn callback(State(state): State<AppState>, headers: HeaderMap, request: Request) -> Response {
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    origin: crate::sessions::Origin,
+    request: Request,
+) -> Response {
     let q: CallbackQuery = match serde_urlencoded::from_str(request.uri().query().unwrap_or("")) {
         Ok(q) => q,
         Err(_) => return sign_in_failed("The sign-in answer was malformed."),
@@ -527,7 +533,7 @@ async fn callback(State(state): State<AppState>, headers: HeaderMap, request: Re
         ("code_verifier", verifier),
     ])
     .unwrap_or_default();
-    let tokens = match crate::oauth::token::exchange(&state, body.as_bytes()).await {
+    let tokens = match crate::oauth::token::exchange(&state, body.as_bytes(), origin).await {
         Ok(t) => t,
         Err(e) => {
             tracing::info!(error = ?e.error, description = %e.error_description, "web UI code exchange refused");

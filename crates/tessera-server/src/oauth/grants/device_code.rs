@@ -11,6 +11,7 @@ pub async fn exchange(
     state: &AppState,
     client: &OAuthClient,
     device_code: &str,
+    origin: Origin,
 ) -> Result<TokenResponse, OAuthError> {
     let now = crate::api::now_seconds(state);
     let hash = secret_hash(device_code);
@@ -83,7 +84,7 @@ pub async fn exchange(
                     organization: grant.organization_id,
                     client_id: &client.id,
                     signed_in_at,
-                    origin: Origin::default(),
+                    origin,
                     cookie_hash: None,
                     browser_session: None,
                 },
