@@ -819,3 +819,151 @@ async fn sigterm_finishes_and_writes_last_used() {
         "written at shutdown: {list}"
     );
 }
+
+/// The claims of a JWT, decoded without any check.
+fn payload(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let part = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn header(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let part = jwt.split('.').next().expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn jwks_kids(url: &str) -> Vec<String> {
+    let jwks: Value = reqwest::get(format!("{url}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn misissued_tokens_are_refused_and_operator_key_commands_reach_a_running_server() {
+    let dir = TempDir::new("tessera-e2e-keys");
+    let data = dir.path().to_str().unwrap();
+    let issuer = "http://tessera.e2e";
+    let server = start(&["--dev", "--data-dir", data, "--issuer", issuer], &[]).await;
+    let url = server.url.clone();
+    let owner = credentials(dir.path())["organizationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(authz(&url, &owner, "").await, 200);
+
+    // Tokens signed with the server's own key, but not as it issues them: another
+    // issuer, another audience, expired. Each is refused over the wire.
+    let config = tessera_server::Config {
+        data_dir: dir.path().to_owned(),
+        dev: true,
+        issuer: Some(issuer.into()),
+        password_cost: tessera_core::password::PasswordCost::danger_insecure_fast(),
+        ..Default::default()
+    };
+    let state = tessera_server::build_state(config, std::sync::Arc::new(tessera_core::SystemClock))
+        .await
+        .unwrap();
+    let signer = &state.keys.current().signer;
+    let claims = payload(&owner);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sign = |field: &str, value: Value| {
+        let mut c = claims.clone();
+        c[field] = value;
+        signer.sign(&c).unwrap().expose().to_owned()
+    };
+    // The same claims, signed again: accepted (the forgeries below differ in one claim).
+    assert_eq!(authz(&url, &sign("iss", issuer.into()), "").await, 200);
+    for (field, value) in [
+        ("iss", Value::from("http://elsewhere.example")),
+        ("aud", Value::from("someone-else")),
+        ("exp", Value::from(now - 120)),
+        ("nbf", Value::from(now + 3600)),
+    ] {
+        assert_eq!(
+            authz(&url, &sign(field, value.clone()), "").await,
+            401,
+            "{field} = {value}"
+        );
+    }
+    // The owner's claims signed by a key the server does not know.
+    let stranger = tessera_core::keys::KeyPair::generate(tessera_core::keys::KeyAlgorithm::EdDSA)
+        .unwrap()
+        .signer()
+        .unwrap();
+    let foreign = stranger.sign(&claims).unwrap().expose().to_owned();
+    assert_eq!(authz(&url, &foreign, "").await, 401);
+    drop(state);
+
+    // `tessera keys` acts on the database of a running SQLite server: rotate, and the
+    // server publishes and signs with the new key; retire the old one, and every token
+    // it signed is refused.
+    let old_kid = header(&owner)["kid"].as_str().unwrap().to_owned();
+    let keys = |args: &[&str]| {
+        clean_command()
+            .arg("keys")
+            .args(args)
+            .args(["--dev", "--data-dir", data])
+            .output()
+            .unwrap()
+    };
+    ok(keys(&["rotate"]));
+    support::eventually(Duration::from_secs(10), "the new key is published", || {
+        let url = url.clone();
+        async move { jwks_kids(&url).await.len() == 2 }
+    })
+    .await;
+    let fresh = ok(cli(
+        &url,
+        &owner,
+        &[
+            "organization",
+            "token",
+            "create",
+            "--name",
+            "after",
+            "--clean-output",
+        ],
+    ));
+    assert_ne!(
+        header(&fresh)["kid"],
+        old_kid.as_str(),
+        "signed with the new key"
+    );
+    assert_eq!(
+        authz(&url, &owner, "").await,
+        200,
+        "the old key still verifies"
+    );
+    ok(keys(&["retire", &old_kid]));
+    support::until_status(
+        Duration::from_secs(10),
+        "a retired key's tokens are refused",
+        &url,
+        &owner,
+        "",
+        401,
+    )
+    .await;
+    assert_eq!(jwks_kids(&url).await.len(), 1);
+    assert_eq!(authz(&url, &fresh, "").await, 200);
+}
