@@ -179,7 +179,8 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
     if ui {
         // The page keeps what the answer said besides its body: `Allow` of a 405, and
         // the cookies of a refresh made before the request was refused.
-        let mut page = crate::ui::error_status_page(status, &message);
+        let signed_in = parts.extensions.remove::<crate::ui::Ui>();
+        let mut page = crate::ui::error_status_page(status, &message, signed_in.as_ref());
         for (name, value) in &parts.headers {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 page.headers_mut().append(name, value.clone());

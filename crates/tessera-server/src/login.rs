@@ -452,7 +452,9 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Result<R
         }
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    if !same_origin(&parts.headers) {
+    // Signing a browser out is a browser's form from our own page: another site must
+    // not be able to post it (it carries no token of its own to check).
+    if !from_our_page(&parts.headers) {
         return Ok(message(
             StatusCode::FORBIDDEN,
             "Refused",

@@ -67,6 +67,8 @@ pub struct Inner {
     /// loads with one expired access token share one refresh instead of tripping
     /// reuse detection.
     pub ui_refreshes: crate::ui::RecentRefreshes,
+    /// Web UI create forms already sent (their `once` field), for a day.
+    pub ui_forms: moka::sync::Cache<String, ()>,
     /// Opens the active signing key when the keys are reloaded.
     master: MasterKey,
 }
@@ -179,6 +181,10 @@ impl AppState {
             decoy_hash,
             feed: FeedHealth::new(feed),
             ui_refreshes: crate::ui::RecentRefreshes::default(),
+            ui_forms: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(24 * 3600))
+                .build(),
             master,
         })))
     }

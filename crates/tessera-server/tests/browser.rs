@@ -294,7 +294,17 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
         c.add_cookie(cookie).await.expect("put the old cookie back");
     }
     c.goto(&format!("{base}/ui/tokens")).await.expect("goto");
-    assert_eq!(path(&c).await, "/login", "the old session opens nothing");
+    assert_eq!(
+        heading(&c).await,
+        "Your session has ended",
+        "the old session opens nothing"
+    );
+    assert!(
+        c.find(Locator::Css("table")).await.is_err(),
+        "no tokens shown"
+    );
+    click(&c, "a.button[href='/ui/login']").await;
+    assert_eq!(path(&c).await, "/login", "on to sign in again");
     c.close().await.expect("close");
 }
 

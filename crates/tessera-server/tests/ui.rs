@@ -163,8 +163,13 @@ async fn access_token_is_refreshed_transparently_until_the_session_limit() {
     assert_eq!(jar.get(&app, "/ui/tokens").await.status, StatusCode::OK);
     app.clock.advance(Duration::days(1) + Duration::seconds(1));
     let a = jar.get(&app, "/ui/tokens").await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
-    assert!(location(&a).starts_with("/ui/login"));
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.text.contains("Your session has ended"), "{}", a.text);
+    let a = jar.get(&app, "/ui/tokens").await;
+    assert!(
+        location(&a).starts_with("/ui/login"),
+        "the dead cookies are gone: on to sign in"
+    );
 }
 
 #[tokio::test]
@@ -344,9 +349,14 @@ async fn signing_out_ends_the_session_and_its_cookies_open_nothing() {
         )
         .await;
     assert_eq!(authz.status, StatusCode::UNAUTHORIZED);
-    // The old cookies open no page: back to sign-in, and the browser is signed out too.
+    // The old cookies open no page: a page says the session has ended (and clears
+    // them), then it is back to sign-in, and the browser is signed out too.
     let mut old = before;
-    for path in ["/ui", "/ui/tokens", "/ui/sessions"] {
+    let a = old.get(&app, "/ui/tokens").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.text.contains("Your session has ended"));
+    assert!(!a.text.contains("<table"), "nothing of the account shown");
+    for path in ["/ui", "/ui/sessions"] {
         let a = old.get(&app, path).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
         assert!(location(&a).starts_with("/ui/login"));
@@ -467,10 +477,13 @@ async fn a_refresh_is_never_lost_and_dead_or_doubled_cookies_open_nothing() {
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert!(location(&a).starts_with("/ui/login"));
 
-    // Once the session is over, the redirect to sign in clears the dead cookies.
+    // Once the session is over, a page says so (with a way to sign in again) and the
+    // dead cookies are cleared.
     app.clock.advance(Duration::days(31));
     let a = jar.get(&app, "/ui").await;
-    assert!(location(&a).starts_with("/ui/login"));
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.text.contains("Your session has ended"), "{}", a.text);
+    assert!(a.text.contains("href=\"/ui/login\""));
     assert!(
         !jar.0.contains_key("tessera_ui_rt") && !jar.0.contains_key("tessera_ui_at"),
         "cleared"
@@ -539,4 +552,296 @@ async fn token_lists_say_where_each_token_comes_from() {
     let form = jar.get(&app, "/ui/tokens/new").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.text);
     assert!(form.text.contains("New API token for the organization"));
+}
+
+/// The form fields of the first form on a page that posts to `action`, with `extra`.
+fn form_of(html: &str, action: &str) -> Vec<(String, String)> {
+    let start = html
+        .find(&format!("action=\"{action}\""))
+        .unwrap_or_else(|| panic!("a form posting to {action}"));
+    let end = html[start..].find("</form>").unwrap() + start;
+    hidden_fields(&html[start..end])
+}
+
+fn with<'a>(
+    fields: &'a [(String, String)],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+/// The value shown once on a "created" or "rotated" page.
+fn shown_value(html: &str) -> String {
+    let start = html.find("id=\"token-value\"").expect("a value");
+    let open = html[start..].find('>').unwrap() + start + 1;
+    let close = html[open..].find("</textarea>").unwrap() + open;
+    html[open..close].trim().to_owned()
+}
+
+async fn authz(app: &TestApp, token: &str) -> StatusCode {
+    app.get_with(
+        "/v1/authz",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn tokens_are_edited_added_elsewhere_and_rotated_with_grace_and_forms_sent_twice_change_nothing()
+ {
+    let app = TestApp::new().await;
+    let ws = app.seed.workspace_id.clone();
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+
+    // Create; the same form sent again (a reload of the answer) creates nothing more.
+    let page = jar.get(&app, "/ui/tokens/new?scope=ORGANIZATION").await;
+    let fields = form_of(&page.text, "/ui/tokens/new");
+    let form = with(
+        &fields,
+        &[
+            ("name", "deployer"),
+            ("role", "ORGANIZATION_MEMBER"),
+            ("expiry", ""),
+        ],
+    );
+    let created = jar.post(&app, "/ui/tokens/new", &form).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let first = shown_value(&created.text);
+    let again = jar.post(&app, "/ui/tokens/new", &form).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.text.contains("Already created"));
+    let listed = app
+        .call(
+            axum::http::Method::GET,
+            &app.org_path("/tokens"),
+            Some(app.owner()),
+            None,
+        )
+        .await;
+    let ours: Vec<_> = listed.body["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"] == "deployer")
+        .collect();
+    assert_eq!(ours.len(), 1, "one token, not two");
+    let id = ours[0]["id"].as_str().unwrap().to_owned();
+    let api_token = || async {
+        app.call(
+            axum::http::Method::GET,
+            &app.org_path(&format!("/tokens/{id}")),
+            Some(app.owner()),
+            None,
+        )
+        .await
+        .body
+    };
+
+    // Edit: a bad description is named next to its field; then the change is saved.
+    let edit_path = format!("/ui/tokens/{id}/edit");
+    let page = jar.get(&app, &edit_path).await;
+    let fields = form_of(&page.text, &edit_path);
+    let bad = jar
+        .post(
+            &app,
+            &edit_path,
+            &with(
+                &fields,
+                &[("name", "deployer"), ("description", "nul \u{0} here")],
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("id=\"description-error\""),
+        "{}",
+        bad.text
+    );
+    let saved = jar
+        .post(
+            &app,
+            &edit_path,
+            &with(
+                &fields,
+                &[("name", "deployer-2"), ("description", "Deploys")],
+            ),
+        )
+        .await;
+    assert_eq!(location(&saved), format!("/ui/tokens/{id}"));
+    let t = api_token().await;
+    assert_eq!(
+        (t["name"].as_str(), t["description"].as_str()),
+        (Some("deployer-2"), Some("Deploys"))
+    );
+
+    // Add the organization token to the workspace as an author; take it out again.
+    let detail = jar.get(&app, &format!("/ui/tokens/{id}")).await;
+    let add = form_of(&detail.text, &format!("/ui/tokens/{id}/roles"));
+    let a = jar
+        .post(
+            &app,
+            &format!("/ui/tokens/{id}/roles"),
+            &with(&add, &[("entityId", &ws), ("role", "WORKSPACE_AUTHOR")]),
+        )
+        .await;
+    assert_eq!(location(&a), format!("/ui/tokens/{id}"));
+    let has_author = |t: &serde_json::Value| {
+        t["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["entityId"] == ws.as_str() && r["role"] == "WORKSPACE_AUTHOR")
+    };
+    assert!(has_author(&api_token().await));
+    let detail = jar.get(&app, &format!("/ui/tokens/{id}")).await;
+    assert!(
+        detail
+            .text
+            .contains("Remove<span class=\"sr\"> the role on")
+    );
+    let remove = form_of(&detail.text, &format!("/ui/tokens/{id}/roles/remove"));
+    let a = jar
+        .post(
+            &app,
+            &format!("/ui/tokens/{id}/roles/remove"),
+            &with(&remove, &[]),
+        )
+        .await;
+    assert_eq!(location(&a), format!("/ui/tokens/{id}"));
+    assert!(!has_author(&api_token().await));
+
+    // Rotate: a bad grace is named next to its field; with 60 s of grace the old value
+    // works until the window ends. The rotation sent twice rotates nothing more.
+    let rotate_path = format!("/ui/tokens/{id}/rotate");
+    let page = jar.get(&app, &rotate_path).await;
+    let fields = form_of(&page.text, &rotate_path);
+    let bad = jar
+        .post(&app, &rotate_path, &with(&fields, &[("grace", "86401")]))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("id=\"grace-error\""));
+    let form = with(&fields, &[("grace", "60")]);
+    let rotated = jar.post(&app, &rotate_path, &form).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    assert!(rotated.text.contains("keeps working for 60 more seconds"));
+    let second = shown_value(&rotated.text);
+    assert_eq!(
+        authz(&app, &first).await,
+        StatusCode::OK,
+        "in the grace window"
+    );
+    assert_eq!(authz(&app, &second).await, StatusCode::OK);
+    let twice = jar.post(&app, &rotate_path, &form).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert!(twice.text.contains("Rotated meanwhile"));
+    assert_eq!(
+        authz(&app, &second).await,
+        StatusCode::OK,
+        "still the value shown"
+    );
+    app.clock.advance(Duration::seconds(61));
+    assert_eq!(
+        authz(&app, &first).await,
+        StatusCode::UNAUTHORIZED,
+        "grace over"
+    );
+    assert_eq!(authz(&app, &second).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn people_sign_out_of_one_session_or_all_and_owners_sign_members_out() {
+    let app = TestApp::new().await;
+    let mut here = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let mut elsewhere = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let sid = |jar: &Jar| {
+        let at = &jar.0["tessera_ui_at"];
+        let payload = at.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["sid"].as_str().unwrap().to_owned()
+    };
+
+    // "Your sessions" lists both; signing the other one out ends it at once.
+    let page = here.get(&app, "/ui/sessions").await;
+    let other = sid(&elsewhere);
+    assert!(page.text.contains(&other), "the other session is listed");
+    let end = form_of(&page.text, &format!("/ui/sessions/{other}/end"));
+    let a = here
+        .post(&app, &format!("/ui/sessions/{other}/end"), &with(&end, &[]))
+        .await;
+    assert_eq!(location(&a), "/ui/sessions");
+    let dead = elsewhere.get(&app, "/ui/tokens").await;
+    assert_eq!(dead.status, StatusCode::UNAUTHORIZED);
+    assert!(dead.text.contains("Your session has ended"));
+    assert_eq!(here.get(&app, "/ui/tokens").await.status, StatusCode::OK);
+
+    // An owner signs a member out everywhere.
+    let created = app
+        .call(
+            axum::http::Method::POST,
+            &app.org_path("/users"),
+            Some(app.owner()),
+            Some(
+                serde_json::json!({"email": "m@acme.test", "password": "member password 1",
+                                    "organizationRole": "ORGANIZATION_MEMBER"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{created:?}");
+    let member_id = created.str("id");
+    let mut member = sign_in(&app, "m@acme.test", "member password 1").await;
+    assert_eq!(member.get(&app, "/ui").await.status, StatusCode::OK);
+    let page = here.get(&app, "/ui/members").await;
+    let path = format!("/ui/members/{member_id}/end-sessions");
+    let end = form_of(&page.text, &path);
+    let a = here.post(&app, &path, &with(&end, &[])).await;
+    assert!(location(&a).starts_with("/ui/members?ended="), "{a:?}");
+    let page = here.get(&app, &location(&a)).await;
+    assert!(
+        page.text.contains("role=\"status\""),
+        "a notice says how many"
+    );
+    assert_eq!(
+        member.get(&app, "/ui").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Signing out everywhere ends this session too.
+    let page = here.get(&app, "/ui/sessions").await;
+    let all = form_of(&page.text, "/ui/sessions/end-all");
+    let a = here
+        .post(&app, "/ui/sessions/end-all", &with(&all, &[]))
+        .await;
+    assert!(location(&a).starts_with("/ui/signed-out"), "{a:?}");
+    assert_ne!(here.get(&app, "/ui/tokens").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_error_no_page_answered_still_shows_who_is_signed_in() {
+    let app = TestApp::new().await;
+    let jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    let wrong_method = app
+        .send(
+            axum::http::Request::put("/ui/tokens")
+                .header("cookie", jar.header())
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong_method.text.contains(&app.seed.owner_email));
+    assert!(
+        wrong_method.text.contains("id=\"sign-out\""),
+        "a sign-out button"
+    );
 }

@@ -107,7 +107,7 @@ pub fn is_ui_path(path: &str) -> bool {
 
 /// A page for an error that no page handler answered: a rejected form or query, a
 /// method the path does not take, a caught panic.
-pub fn error_status_page(status: StatusCode, message: &str) -> Response {
+pub fn error_status_page(status: StatusCode, message: &str, ui: Option<&Ui>) -> Response {
     let (title, text) = match status {
         StatusCode::NOT_FOUND => ("Not found", "There is no such page."),
         StatusCode::METHOD_NOT_ALLOWED => ("Not found", "There is no such page."),
@@ -121,7 +121,7 @@ pub fn error_status_page(status: StatusCode, message: &str) -> Response {
             "The request failed on our side. Try again; if it keeps failing, tell your operator.",
         ),
     };
-    pages::problem(status, title, text, None)
+    pages::problem(status, title, text, ui)
 }
 
 /// The signed-in person of a page.
@@ -372,6 +372,22 @@ async fn gate(
 ) -> Response {
     let ui = match ui {
         Ok(ui) => ui,
+        // Session cookies came, but their session is over (signed out, ended elsewhere,
+        // or past its last day): say so, rather than a sign-in page out of the blue.
+        Err(Gate::SignIn)
+            if parts.method == Method::GET
+                && [ACCESS_COOKIE, REFRESH_COOKIE]
+                    .iter()
+                    .any(|c| sole_cookie(&parts.headers, c).is_some_and(|v| !v.is_empty())) =>
+        {
+            return pages::problem(
+                StatusCode::UNAUTHORIZED,
+                "Your session has ended",
+                "You were signed out, or your session reached its time limit. Sign in again \
+                 to continue.",
+                None,
+            );
+        }
         Err(Gate::SignIn) if parts.method == Method::GET => {
             let here = parts.uri.path_and_query().map_or("/ui", |p| p.as_str());
             let to = format!(
@@ -417,8 +433,18 @@ async fn gate(
     } else {
         body
     };
+    let frame = ui.clone();
     parts.extensions.insert(ui);
-    next.run(Request::from_parts(parts, body)).await
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let status = response.status();
+    if (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<OwnBody>().is_none()
+    {
+        // An error no page answered (a rejected form, a wrong method): its page, made
+        // later from the status, still shows who is signed in and a way to sign out.
+        response.extensions_mut().insert(frame);
+    }
+    response
 }
 
 /// Where to go after signing in: a UI path, never anything else.

@@ -676,6 +676,7 @@ fn role_choices(ui: &Ui, place: &Place, selected: &str) -> Vec<Choice> {
 #[derive(Default)]
 pub struct Problems {
     pub name: Option<String>,
+    pub description: Option<String>,
     pub role: Option<String>,
     pub expiry: Option<String>,
     pub grace: Option<String>,
@@ -685,6 +686,7 @@ pub struct Problems {
 impl Problems {
     fn any(&self) -> bool {
         self.name.is_some()
+            || self.description.is_some()
             || self.role.is_some()
             || self.expiry.is_some()
             || self.grace.is_some()
@@ -704,6 +706,8 @@ struct NewTokenPage {
     name: String,
     description: String,
     expiry: String,
+    /// Names this form: sent twice (a reload of the answer, say), it creates nothing more.
+    once: String,
     problems: Problems,
 }
 
@@ -751,6 +755,7 @@ pub async fn new_token(
             name: String::new(),
             description: String::new(),
             expiry: String::new(),
+            once: tessera_core::session::new_secret("f_"),
             problems: Problems::default(),
         },
     ))
@@ -770,6 +775,8 @@ pub struct NewTokenForm {
     role: String,
     #[serde(default)]
     expiry: String,
+    #[serde(default)]
+    once: String,
 }
 
 #[derive(Template)]
@@ -806,6 +813,9 @@ pub async fn create_token(
     if let Err(e) = crate::api::valid_name(&f.name, "name") {
         problems.name = Some(capital(&e.to_string()));
     }
+    if let Err(e) = crate::api::valid_description(Some(&f.description)) {
+        problems.description = Some(capital(&e.to_string()));
+    }
     let role = f.role.parse::<Role>().ok();
     if role.is_none() {
         problems.role = Some("Choose a role.".into());
@@ -814,6 +824,23 @@ pub async fn create_token(
         .map_err(|e| problems.expiry = Some(e))
         .ok()
         .flatten();
+    // The same form sent again creates nothing more: the value was shown once.
+    let claimed = !problems.any() && role.is_some() && !f.once.is_empty();
+    if claimed
+        && !state
+            .ui_forms
+            .entry(f.once.clone())
+            .or_insert(())
+            .is_fresh()
+    {
+        return Err(problem(
+            StatusCode::CONFLICT,
+            "Already created",
+            "This form was sent before, and the token was created then; its value was shown \
+             once. Find the token in the list, or rotate it for a new value.",
+            Some(&ui),
+        ));
+    }
     let outcome = match role {
         Some(role) if !problems.any() => Some(
             t::create_token(
@@ -852,8 +879,16 @@ pub async fn create_token(
                 },
             ));
         }
-        Some(Err(ApiError::BadRequest(m))) => problems.general = Some(capital(&m)),
-        Some(Err(e)) => return Err(error_page(&e, Some(&ui))),
+        Some(Err(e)) => {
+            // Nothing was created: the form may be sent again once corrected.
+            if claimed {
+                state.ui_forms.invalidate(&f.once);
+            }
+            match e {
+                ApiError::BadRequest(m) => problems.general = Some(capital(&m)),
+                e => return Err(error_page(&e, Some(&ui))),
+            }
+        }
         None => {}
     }
     Ok(render(
@@ -868,6 +903,7 @@ pub async fn create_token(
             name: f.name,
             description: f.description,
             expiry: f.expiry,
+            once: f.once,
             problems,
         },
     ))
@@ -1103,7 +1139,11 @@ pub async fn update_token(
     let mut problems = Problems::default();
     if let Err(e) = crate::api::valid_name(&f.name, "name") {
         problems.name = Some(capital(&e.to_string()));
-    } else {
+    }
+    if let Err(e) = crate::api::valid_description(Some(&f.description)) {
+        problems.description = Some(capital(&e.to_string()));
+    }
+    if !problems.any() {
         match t::update_token(
             State(state.clone()),
             ui.caller.clone(),
@@ -1140,7 +1180,22 @@ struct ConfirmPage {
     name: String,
     rotate: bool,
     grace: String,
+    /// The token's version when the page was shown: a rotation sent twice (a reload of
+    /// its answer, say) finds the token changed and rotates nothing.
+    version: i64,
     problems: Problems,
+}
+
+/// The stored version of a token the caller may see (`get_token` checked that).
+async fn version(state: &AppState, ui: &Ui, id: &str) -> Result<i64, Response> {
+    let id = id
+        .parse()
+        .map_err(|_| error_page(&ApiError::not_found("token"), Some(ui)))?;
+    match state.store.token(ui.caller.organization_id(), id).await {
+        Ok(Some(t)) => Ok(t.version),
+        Ok(None) => Err(error_page(&ApiError::not_found("token"), Some(ui))),
+        Err(e) => Err(error_page(&e.into(), Some(ui))),
+    }
 }
 
 /// `GET /ui/tokens/{id}/rotate`: asks first.
@@ -1150,6 +1205,7 @@ pub async fn confirm_rotate(
     Path(id): Path<String>,
 ) -> PageResult {
     let token = get_token(&state, &ui, &id).await?;
+    let version = version(&state, &ui, &id).await?;
     Ok(render(
         StatusCode::OK,
         &ConfirmPage {
@@ -1158,6 +1214,7 @@ pub async fn confirm_rotate(
             name: token.name,
             rotate: true,
             grace: "0".into(),
+            version,
             problems: Problems::default(),
         },
     ))
@@ -1167,6 +1224,8 @@ pub async fn confirm_rotate(
 pub struct RotateForm {
     #[serde(default)]
     grace: String,
+    #[serde(default)]
+    version: Option<i64>,
 }
 
 /// `POST /ui/tokens/{id}/rotate`: a new value, shown once.
@@ -1198,6 +1257,7 @@ pub async fn rotate_token(
                     name: token.name,
                     rotate: true,
                     grace: f.grace,
+                    version: f.version.unwrap_or_default(),
                     problems: Problems {
                         grace: Some(m),
                         ..Problems::default()
@@ -1206,6 +1266,19 @@ pub async fn rotate_token(
             ));
         }
     };
+    get_token(&state, &ui, &id).await?;
+    if let Some(shown) = f.version
+        && shown != version(&state, &ui, &id).await?
+    {
+        return Err(problem(
+            StatusCode::CONFLICT,
+            "Rotated meanwhile",
+            "This token changed after the page was shown (this form may have been sent \
+             twice), so it was not rotated again. Its latest value was shown once when it \
+             was rotated; open the token to rotate it anew.",
+            Some(&ui),
+        ));
+    }
     let Json(token) = api(
         &ui,
         t::rotate_token(
@@ -1252,6 +1325,7 @@ pub async fn confirm_delete(
             name: token.name,
             rotate: false,
             grace: String::new(),
+            version: 0,
             problems: Problems::default(),
         },
     ))
