@@ -165,6 +165,45 @@ impl Client {
         serde_json::from_str(&text).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
+    /// Whether there are credentials to send.
+    pub fn has_credentials(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// A form post with the credentials (the OAuth endpoints take forms).
+    pub async fn post_form<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<T, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.require_token()?)
+            .form(fields)
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: self.base.clone(),
+                source,
+            })?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<tessera_api::ErrorBody>(&text)
+                .map_or_else(|_| text.chars().take(200).collect(), |e| e.message);
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                message,
+                request_id: "-".into(),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.json::<T, ()>(Method::GET, path, None).await
     }

@@ -764,19 +764,40 @@ pub async fn verify(client: &ClientArgs, token: &str, audience: &str) -> Result<
         time::OffsetDateTime::now_utc(),
     )
     .map_err(|r| format!("token rejected: {r}"))?;
-    // The signature says who issued it; the server says whether it is still live.
-    let probe = ClientArgs {
-        api_token: Some(token.trim().to_owned()),
-        ..client.clone()
-    };
-    let live = match Client::new(&probe)
-        .await?
-        .send::<()>(Method::GET, "/v1/authz", None, true)
-        .await
-    {
-        Ok(_) => "live".to_owned(),
-        Err(ClientError::Api { message, .. }) => format!("not accepted by the server: {message}"),
-        Err(e) => format!("unknown: {e}"),
+    // The signature says who issued it; the server says whether it is still live. With
+    // credentials of our own, we ask by introspection (RFC 7662), which is not a use of
+    // the token (its `lastUsedAt` stays); without, the token itself has to ask, and that
+    // is a use.
+    let live = if c.has_credentials() {
+        match c
+            .post_form::<tessera_api::Introspection>(
+                "/oauth/introspect",
+                &[("token", token.trim())],
+            )
+            .await
+        {
+            Ok(i) if i.active => "live".to_owned(),
+            Ok(_) => "not accepted by the server (revoked, rotated, ended, or of another \
+                      organization than your credentials)"
+                .to_owned(),
+            Err(e) => format!("unknown: {e}"),
+        }
+    } else {
+        let probe = ClientArgs {
+            api_token: Some(token.trim().to_owned()),
+            ..client.clone()
+        };
+        match Client::new(&probe)
+            .await?
+            .send::<()>(Method::GET, "/v1/authz", None, true)
+            .await
+        {
+            Ok(_) => "live".to_owned(),
+            Err(ClientError::Api { message, .. }) => {
+                format!("not accepted by the server: {message}")
+            }
+            Err(e) => format!("unknown: {e}"),
+        }
     };
     let accepted = live == "live";
     match client.output {

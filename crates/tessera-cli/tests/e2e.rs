@@ -967,3 +967,59 @@ async fn misissued_tokens_are_refused_and_operator_key_commands_reach_a_running_
     assert_eq!(jwks_kids(&url).await.len(), 1);
     assert_eq!(authz(&url, &fresh, "").await, 200);
 }
+
+#[tokio::test]
+async fn dev_mode_replaces_a_refused_saved_token_and_refuses_a_lost_credentials_file() {
+    let dir = TempDir::new("tessera-e2e-dev-again");
+    let data = dir.path().to_str().unwrap();
+    let args = [
+        "--dev",
+        "--data-dir",
+        data,
+        "--issuer",
+        "http://tessera.again",
+    ];
+    let first = start(&args, &[]).await;
+    let before = credentials(dir.path());
+    let owner = before["organizationToken"].as_str().unwrap();
+    let orgs: Value = serde_json::from_str(&ok(cli(
+        &first.url,
+        owner,
+        &["organization", "token", "list", "--output", "json"],
+    )))
+    .unwrap();
+    let id = orgs[0]["id"].as_str().unwrap().to_owned();
+    // The saved owner token is rotated (its new value goes elsewhere)...
+    let rotated = ok(cli(
+        &first.url,
+        owner,
+        &["organization", "token", "rotate", &id, "--clean-output"],
+    ));
+    drop(first);
+    // ...so the next start finds the saved value refused and saves one that works.
+    let second = start(&args, &[]).await;
+    let after = credentials(dir.path());
+    let fresh = after["organizationToken"].as_str().unwrap();
+    assert_ne!(fresh, owner);
+    assert_eq!(authz(&second.url, fresh, "").await, 200);
+    assert_eq!(
+        authz(&second.url, &rotated, "").await,
+        200,
+        "the rotated value is left alone"
+    );
+    drop(second);
+
+    // The credentials file lost: a clear refusal, not a second dev organization.
+    std::fs::remove_file(dir.path().join("dev-credentials.json")).unwrap();
+    let out = clean_command()
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dev-credentials.json is gone"),
+        "{out:?}"
+    );
+}

@@ -155,6 +155,9 @@ pub async fn bootstrap(
     })
 }
 
+/// The seeded Organization Owner.
+const DEV_OWNER: &str = "owner@tessera.dev";
+
 /// `<data-dir>/dev-credentials.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,22 +180,40 @@ pub async fn seed(state: &AppState, base_url: &str) -> Result<DevCredentials, St
     let existing: Option<DevCredentials> = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let failed = |e: ApiError| StartupError::MasterKey(format!("dev seeding failed: {e}"));
     let creds = match existing {
         Some(mut c) => {
             c.base_url = base_url.to_owned();
             if c.issuer != state.issuer {
                 // The seeded token names the old issuer and would be refused: issue a new one.
-                c.organization_token = reissue_owner_token(state, &c)
-                    .await
-                    .map_err(|e| StartupError::MasterKey(format!("dev seeding failed: {e}")))?;
+                c.organization_token =
+                    reissue_owner_token(state, &c, true).await.map_err(failed)?;
                 tracing::warn!(old = %c.issuer, new = %state.issuer, "dev mode: the issuer changed; issued a new owner token");
                 c.issuer = state.issuer.clone();
+            } else if let Err(crate::auth::AuthFailure::Rejected(why)) =
+                crate::auth::inspect(state, &c.organization_token).await
+            {
+                // Rotated or deleted since: what the file holds works no more. A new one
+                // (a rotated token keeps the value its rotation gave).
+                c.organization_token = reissue_owner_token(state, &c, false)
+                    .await
+                    .map_err(failed)?;
+                tracing::warn!(reason = %why, "dev mode: the saved owner token is refused; issued a new one");
             }
             c
         }
-        None => fresh_seed(state, base_url)
-            .await
-            .map_err(|e| StartupError::MasterKey(format!("dev seeding failed: {e}")))?,
+        None => {
+            if state.store.user_by_email(DEV_OWNER).await?.is_some() {
+                return Err(StartupError::MasterKey(format!(
+                    "{} holds a dev organization, but {} is gone (its password cannot be \
+                     recovered): remove the directory to start afresh, or sign in with a user \
+                     of your own",
+                    state.config.data_dir.display(),
+                    path.display()
+                )));
+            }
+            fresh_seed(state, base_url).await.map_err(failed)?
+        }
     };
     let json = serde_json::to_vec_pretty(&creds).unwrap_or_default();
     if path.exists() {
@@ -206,8 +227,13 @@ pub async fn seed(state: &AppState, base_url: &str) -> Result<DevCredentials, St
     Ok(creds)
 }
 
-/// Deletes the seeded owner token and makes a new one for the current issuer.
-async fn reissue_owner_token(state: &AppState, c: &DevCredentials) -> Result<String, ApiError> {
+/// Makes a new owner token for the current issuer; with `delete_old`, deletes the one
+/// the file names first.
+async fn reissue_owner_token(
+    state: &AppState,
+    c: &DevCredentials,
+    delete_old: bool,
+) -> Result<String, ApiError> {
     use base64::Engine as _;
     let org: OrganizationId = c
         .organization_id
@@ -232,7 +258,8 @@ async fn reissue_owner_token(state: &AppState, c: &DevCredentials) -> Result<Str
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["apiTokenId"].as_str().and_then(|s| s.parse().ok()));
     let now = now_seconds(state);
-    if let Some(id) = old_id
+    if delete_old
+        && let Some(id) = old_id
         && state
             .store
             .delete_token(org, id, Actor::User(owner), now)
@@ -255,7 +282,7 @@ async fn reissue_owner_token(state: &AppState, c: &DevCredentials) -> Result<Str
 }
 
 async fn fresh_seed(state: &AppState, base_url: &str) -> Result<DevCredentials, ApiError> {
-    let boot = bootstrap(state, "Dev Organization", "owner@tessera.dev").await?;
+    let boot = bootstrap(state, "Dev Organization", DEV_OWNER).await?;
     let now = now_seconds(state);
     let ws = Workspace {
         id: WorkspaceId::new(),
