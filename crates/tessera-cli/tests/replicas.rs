@@ -150,7 +150,8 @@ async fn changes_on_one_replica_reach_the_other() {
     eprintln!("rotation reached B in {took:?}");
     assert_eq!(authz(&b.url, &second, "").await, 200);
 
-    // A role change on B changes authorization on A (roles are read per request).
+    // A role change on B changes authorization on A (A keeps roles in memory and hears
+    // of the change through the feed).
     let ws = api(
         reqwest::Method::POST,
         &format!("{}/v1/organizations/{org}/workspaces", a.url),
@@ -170,7 +171,33 @@ async fn changes_on_one_replica_reach_the_other() {
         {"entityType": "WORKSPACE", "entityId": ws_id, "role": "WORKSPACE_ACCESSOR"}]})),
     )
     .await;
-    assert_eq!(authz(&a.url, &second, &view).await, 200);
+    until_status(
+        within,
+        "A authorizes with the new role",
+        &a.url,
+        &second,
+        &view,
+        200,
+    )
+    .await;
+    // And taken away again on B: A refuses once more.
+    api(
+        reqwest::Method::POST,
+        &format!("{}/{id}/roles", tokens(&b.url)),
+        &c.owner,
+        Some(json!({"roles": [
+        {"entityType": "ORGANIZATION", "entityId": org, "role": "ORGANIZATION_MEMBER"}]})),
+    )
+    .await;
+    until_status(
+        within,
+        "A forgets the removed role",
+        &a.url,
+        &second,
+        &view,
+        403,
+    )
+    .await;
 
     // Deleted on B: rejected on A.
     let resp = reqwest::Client::new()
@@ -261,6 +288,35 @@ async fn changes_on_one_replica_reach_the_other() {
     assert_eq!(authz(&a.url, value, "").await, 200);
     // The old key still verifies what it signed.
     assert_eq!(authz(&a.url, &c.owner, "").await, 200);
+
+    // The old key retired (thought compromised): both replicas drop it from the JWKS
+    // and refuse every token it signed; the new key's tokens still work.
+    let old_kid = {
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c.owner.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    ok(clean_command()
+        .args(["keys", "retire", &old_kid, "--database-url", &c.database])
+        .env("TESSERA_MASTER_KEY", &c.key)
+        .output()
+        .unwrap());
+    for url in [&a.url, &b.url] {
+        until_status(
+            within,
+            "the retired key's tokens are refused",
+            url,
+            &c.owner,
+            "",
+            401,
+        )
+        .await;
+        assert_eq!(authz(url, value, "").await, 200);
+    }
 }
 
 /// Signs in through `url` as the web UI client and answers an access token.

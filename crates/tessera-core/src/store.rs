@@ -291,6 +291,13 @@ pub enum Change {
         #[serde(default)]
         version: i64,
     },
+    /// The roles a principal (a user or an API token) holds: granted, changed,
+    /// removed; a membership is a user's organization role.
+    Roles {
+        id: uuid::Uuid,
+        #[serde(default)]
+        version: i64,
+    },
     /// The signing keys: rotated, imported, retired.
     Keys,
 }

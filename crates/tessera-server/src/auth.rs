@@ -190,7 +190,16 @@ impl Caller {
         };
         let principal_id = actor.id();
         let mut principal = Principal::new(subject, org);
-        for binding in state.store.roles(org, principal_id).await? {
+        let roles = state
+            .roles
+            .get(
+                state.store.as_ref(),
+                org,
+                principal_id,
+                state.feed.caches_current(),
+            )
+            .await?;
+        for binding in roles.iter() {
             principal.add_role(binding.role, binding.entity_id);
         }
         Ok(Self {

@@ -92,6 +92,11 @@ pub fn session_ended(state: &AppState, id: SessionId, at: time::OffsetDateTime) 
     state.sessions.mark_ended(id, at);
 }
 
+/// Roles changed here: those of `principal`, or (`None`) of anyone.
+pub fn roles_changed(state: &AppState, principal: Option<uuid::Uuid>) {
+    state.roles.invalidate(principal);
+}
+
 /// Applies one change from another server: read the row, update the cache.
 async fn apply(state: &AppState, change: Change) -> Result<(), StoreError> {
     match change {
@@ -108,6 +113,7 @@ async fn apply(state: &AppState, change: Change) -> Result<(), StoreError> {
                 }
             }
         }
+        Change::Roles { id, .. } => state.roles.invalidate(Some(id)),
         Change::Keys => state.reload_keys().await?,
     }
     Ok(())
@@ -130,6 +136,7 @@ pub async fn resync(state: &AppState) -> Result<(), StoreError> {
     }
     let live = state.store.live_sessions(state.clock.now()).await?;
     state.sessions.retain_live(&live);
+    state.roles.invalidate(None);
     state.reload_keys().await?;
     metrics::counter!("tessera_resyncs_total").increment(1);
     Ok(())

@@ -16,6 +16,7 @@ pub mod keyring;
 pub mod keys_admin;
 pub mod login;
 pub mod oauth;
+pub mod roles;
 pub mod sessions;
 pub mod state;
 pub mod status;

@@ -51,6 +51,8 @@ pub struct Inner {
     pub verify_config: VerifyConfig,
     pub metrics: PrometheusHandle,
     pub sessions: SessionCache,
+    /// Each principal's roles, for authorization without a database round trip.
+    pub roles: crate::roles::RoleCache,
     pub lifetimes: SessionLifetimes,
     /// Failed sign-ins per account and per client address, and wrong user codes per
     /// sign-in at `/device`.
@@ -171,6 +173,7 @@ impl AppState {
             verify_config,
             metrics: metrics_handle(),
             sessions,
+            roles: crate::roles::RoleCache::default(),
             lifetimes: config_lifetimes,
             throttle: Mutex::new(Throttle::default()),
             device_starts: Mutex::new(RateLimit::new(

@@ -271,6 +271,38 @@ async fn an_owner_ends_a_members_sessions_and_access_tokens_can_be_revoked() {
         .await;
     assert_eq!(me.status, StatusCode::OK);
 
+    // Roles are the store's, not the token's: a change applies to the next request of
+    // the same session, either way.
+    let create_ws = || async {
+        app.call(
+            Method::POST,
+            &app.org_path("/workspaces"),
+            Some(&access),
+            Some(json!({"name": "by the member"})),
+        )
+        .await
+        .status
+    };
+    let set_role = |role: &'static str| {
+        let (app, path) = (&app, app.org_path(&format!("/users/{member_id}/roles")));
+        async move {
+            let a = app
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(app.owner()),
+                    Some(json!({"organizationRole": role})),
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        }
+    };
+    assert_eq!(create_ws().await, StatusCode::FORBIDDEN);
+    set_role("ORGANIZATION_OWNER").await;
+    assert!(create_ws().await.is_success(), "promoted at once");
+    set_role("ORGANIZATION_MEMBER").await;
+    assert_eq!(create_ws().await, StatusCode::FORBIDDEN, "demoted at once");
+
     // A member may not end another person's sessions.
     let users = app
         .call(

@@ -31,6 +31,11 @@ pub const SQLITE: MigrationList = &[
         "one active key",
         include_str!("../migrations/sqlite/0004_one_active_key.sql"),
     ),
+    (
+        5,
+        "role feed",
+        include_str!("../migrations/sqlite/0005_role_feed.sql"),
+    ),
 ];
 
 pub const POSTGRES: MigrationList = &[
@@ -53,6 +58,11 @@ pub const POSTGRES: MigrationList = &[
         4,
         "one active key",
         include_str!("../migrations/postgres/0004_one_active_key.sql"),
+    ),
+    (
+        5,
+        "role feed",
+        include_str!("../migrations/postgres/0005_role_feed.sql"),
     ),
 ];
 

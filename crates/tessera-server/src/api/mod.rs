@@ -23,6 +23,29 @@ pub(crate) async fn to_completion<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("write task failed: {e}")))
 }
 
+/// Replaces the roles `principal` holds in `org` and forgets the cached ones, to the end
+/// even if the request is dropped.
+pub(crate) async fn replace_roles(
+    state: &crate::state::AppState,
+    org: OrganizationId,
+    principal: uuid::Uuid,
+    bindings: Vec<tessera_core::model::RoleBinding>,
+    by: tessera_core::model::Actor,
+) -> Result<(), ApiError> {
+    let at = now_seconds(state);
+    let state = state.clone();
+    to_completion(async move {
+        state
+            .store
+            .replace_roles(org, principal, &bindings, by, at)
+            .await?;
+        crate::feed::roles_changed(&state, Some(principal));
+        Ok::<_, tessera_core::store::StoreError>(())
+    })
+    .await??;
+    Ok(())
+}
+
 /// The organization of the path, which must be the caller's: any other answers 404.
 pub(crate) fn caller_org(caller: &Caller, raw: &str) -> Result<OrganizationId, ApiError> {
     match raw.parse::<OrganizationId>() {

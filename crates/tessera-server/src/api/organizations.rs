@@ -8,7 +8,9 @@ use tessera_core::ids::{DeploymentId, OrganizationId, WorkspaceId};
 use tessera_core::model::{Deployment, Organization, Workspace};
 use tessera_core::policy::{Action, Resource, authorize};
 
-use super::{caller_org, now_seconds, path_id, require, valid_description, valid_name};
+use super::{
+    caller_org, now_seconds, path_id, require, to_completion, valid_description, valid_name,
+};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -303,13 +305,20 @@ pub async fn delete_workspace(
         ),
         "delete this workspace",
     )?;
-    let tokens = state
-        .store
-        .delete_workspace(org, ws.id, now_seconds(&state))
-        .await?;
-    for t in tokens {
-        crate::feed::token_deleted(&state, t);
-    }
+    let (id, at) = (ws.id, now_seconds(&state));
+    to_completion({
+        let state = state.clone();
+        async move {
+            let tokens = state.store.delete_workspace(org, id, at).await?;
+            for t in tokens {
+                crate::feed::token_deleted(&state, t);
+            }
+            // Roles on it are gone, whoever held them.
+            crate::feed::roles_changed(&state, None);
+            Ok::<_, tessera_core::store::StoreError>(())
+        }
+    })
+    .await??;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -462,12 +471,19 @@ pub async fn delete_deployment(
         ),
         "delete this deployment",
     )?;
-    let tokens = state
-        .store
-        .delete_deployment(org, d.id, now_seconds(&state))
-        .await?;
-    for t in tokens {
-        crate::feed::token_deleted(&state, t);
-    }
+    let (id, at) = (d.id, now_seconds(&state));
+    to_completion({
+        let state = state.clone();
+        async move {
+            let tokens = state.store.delete_deployment(org, id, at).await?;
+            for t in tokens {
+                crate::feed::token_deleted(&state, t);
+            }
+            // Roles on it are gone, whoever held them.
+            crate::feed::roles_changed(&state, None);
+            Ok::<_, tessera_core::store::StoreError>(())
+        }
+    })
+    .await??;
     Ok(StatusCode::NO_CONTENT)
 }

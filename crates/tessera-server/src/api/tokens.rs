@@ -585,6 +585,7 @@ pub async fn delete_token(
             let ok = state.store.delete_token(org, id, by, at).await?;
             if ok {
                 crate::feed::token_deleted(&state, id);
+                crate::feed::roles_changed(&state, Some(*id.as_uuid()));
             }
             Ok::<_, StoreError>(ok)
         }
@@ -697,16 +698,7 @@ pub async fn update_token_roles(
         }
     }
     let bindings: Vec<RoleBinding> = wanted.into_iter().map(|(b, _)| b).collect();
-    state
-        .store
-        .replace_roles(
-            org,
-            *token.id.as_uuid(),
-            &bindings,
-            caller.actor,
-            now_seconds(&state),
-        )
-        .await?;
+    super::replace_roles(&state, org, *token.id.as_uuid(), bindings, caller.actor).await?;
     let token = reload(&state, org, token.id).await?;
     answer(&state, &token, None).await
 }

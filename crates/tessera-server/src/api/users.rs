@@ -206,10 +206,20 @@ pub async fn create_user(
     };
     let bindings: Vec<RoleBinding> = roles.into_iter().map(|(b, _)| b).collect();
     let hash = hash_password(password.clone(), state.config.password_cost).await?;
-    state
-        .store
-        .create_user(&user, &hash, org, &bindings)
-        .await?;
+    crate::api::to_completion({
+        let (state, user, bindings) = (state.clone(), user.clone(), bindings.clone());
+        async move {
+            state
+                .store
+                .create_user(&user, &hash, org, &bindings)
+                .await?;
+            // The person may hold roles elsewhere already: those cached stand, these
+            // are new.
+            crate::feed::roles_changed(&state, Some(*user.id.as_uuid()));
+            Ok::<_, tessera_core::store::StoreError>(())
+        }
+    })
+    .await??;
     tracing::info!(user_id = %user.id, "user created");
     Ok(Json(user_wire(
         &user,
@@ -370,16 +380,14 @@ pub async fn update_user_roles(
     }
     let bindings: Vec<RoleBinding> = wanted.into_iter().map(|(b, _)| b).collect();
     keep_an_owner(&state, org, user.id, &bindings).await?;
-    state
-        .store
-        .replace_roles(
-            org,
-            *user.id.as_uuid(),
-            &bindings,
-            caller.actor,
-            crate::api::now_seconds(&state),
-        )
-        .await?;
+    crate::api::replace_roles(
+        &state,
+        org,
+        *user.id.as_uuid(),
+        bindings.clone(),
+        caller.actor,
+    )
+    .await?;
     Ok(Json(user_wire(&user, &bindings, None)))
 }
 
@@ -404,15 +412,6 @@ pub async fn remove_user(
     )?;
     let (user, _) = member(&state, org, &user).await?;
     keep_an_owner(&state, org, user.id, &[]).await?;
-    state
-        .store
-        .replace_roles(
-            org,
-            *user.id.as_uuid(),
-            &[],
-            caller.actor,
-            crate::api::now_seconds(&state),
-        )
-        .await?;
+    crate::api::replace_roles(&state, org, *user.id.as_uuid(), Vec::new(), caller.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
