@@ -86,45 +86,51 @@ impl Throttle {
     }
 }
 
-/// At most `limit` events per key in each `window` (fixed windows): for unauthenticated
-/// requests that write, such as starting a device sign-in. Pure: the caller passes the
-/// time.
+/// At most a given number of events per key in each `window` (fixed windows): for
+/// unauthenticated requests that write, such as starting a device sign-in. Pure: the
+/// caller passes the time.
 #[derive(Debug)]
 pub struct RateLimit {
-    limit: u32,
     window: Duration,
     entries: HashMap<String, (OffsetDateTime, u32)>,
 }
 
 impl RateLimit {
-    pub fn new(limit: u32, window: Duration) -> Self {
+    pub fn new(window: Duration) -> Self {
         Self {
-            limit,
             window,
             entries: HashMap::new(),
         }
     }
 
-    /// Counts an event for `key`, or `Err(seconds until the window ends)` past the limit
-    /// (not counted).
-    pub fn hit(&mut self, key: &str, now: OffsetDateTime) -> Result<(), u64> {
-        if self.entries.len() >= MAX_ENTRIES {
-            let window = self.window;
-            self.entries.retain(|_, (start, _)| now - *start < window);
-            if self.entries.len() >= MAX_ENTRIES {
-                // A flood of distinct keys: start afresh rather than grow without bound.
-                self.entries.clear();
-            }
+    /// Counts an event for `key`, or `Err(seconds until the window ends)` past `limit`
+    /// events in the window (not counted).
+    pub fn hit(&mut self, key: &str, limit: u32, now: OffsetDateTime) -> Result<(), u64> {
+        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(key) {
+            self.prune(now);
         }
         let (start, count) = self.entries.entry(key.to_owned()).or_insert((now, 0));
         if now - *start >= self.window {
             (*start, *count) = (now, 0);
         }
-        if *count >= self.limit {
+        if *count >= limit {
             return Err((*start + self.window - now).whole_seconds().max(1) as u64);
         }
         *count += 1;
         Ok(())
+    }
+
+    /// Bounds memory: ended windows go, then (under a flood of distinct keys within one
+    /// window) the older half; the keys counting most recently stay counted.
+    fn prune(&mut self, now: OffsetDateTime) {
+        let window = self.window;
+        self.entries.retain(|_, (start, _)| now - *start < window);
+        if self.entries.len() >= MAX_ENTRIES {
+            let mut starts: Vec<OffsetDateTime> = self.entries.values().map(|e| e.0).collect();
+            starts.sort_unstable();
+            let cutoff = starts[starts.len() - MAX_ENTRIES / 2];
+            self.entries.retain(|_, (start, _)| *start >= cutoff);
+        }
     }
 }
 
@@ -159,16 +165,29 @@ mod tests {
 
     #[test]
     fn rate_limit_counts_per_key_and_window() {
-        let mut r = RateLimit::new(3, Duration::minutes(10));
+        let mut r = RateLimit::new(Duration::minutes(10));
         let now = datetime!(2026-01-01 0:00 UTC);
         for _ in 0..3 {
-            assert!(r.hit("a", now).is_ok());
+            assert!(r.hit("a", 3, now).is_ok());
         }
-        assert_eq!(r.hit("a", now + Duration::minutes(4)), Err(360));
-        assert!(r.hit("b", now).is_ok(), "keys are separate");
+        assert_eq!(r.hit("a", 3, now + Duration::minutes(4)), Err(360));
+        assert!(r.hit("b", 3, now).is_ok(), "keys are separate");
         assert!(
-            r.hit("a", now + Duration::minutes(10)).is_ok(),
+            r.hit("a", 3, now + Duration::minutes(10)).is_ok(),
             "a new window"
+        );
+        // A flood of distinct keys: memory stays bounded, and the keys counting most
+        // recently keep their counts.
+        let later = now + Duration::minutes(20);
+        for i in 0..MAX_ENTRIES + 10 {
+            let at = later + Duration::milliseconds(i as i64);
+            let _ = r.hit(&format!("k{i}"), 1, at);
+        }
+        assert!(r.entries.len() <= MAX_ENTRIES);
+        let last = format!("k{}", MAX_ENTRIES + 9);
+        assert!(
+            r.hit(&last, 1, later + Duration::seconds(200)).is_err(),
+            "still counted"
         );
     }
 }

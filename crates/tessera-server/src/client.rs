@@ -41,6 +41,16 @@ impl FromStr for IpNet {
                 .filter(|p| *p <= max)
                 .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
         };
+        // An IPv4-mapped block (`::ffff:10.0.0.0/104`) is the IPv4 block it maps.
+        if let IpAddr::V6(v6) = addr
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Ok(Self {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Ok(Self { addr, prefix })
     }
 }
@@ -93,7 +103,7 @@ pub fn client_address(
         .map(str::trim)
         .collect();
     for hop in hops.iter().rev() {
-        let Ok(ip) = hop.parse::<IpAddr>() else {
+        let Some(ip) = hop_address(hop) else {
             // Unreadable: keep the last address we could vouch for.
             break;
         };
@@ -103,6 +113,19 @@ pub fn client_address(
         }
     }
     Some(client)
+}
+
+/// One `X-Forwarded-For` hop: an address, which some proxies write with a port
+/// (`192.0.2.1:443`, `[2001:db8::1]:443`) or in brackets (`[2001:db8::1]`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })
 }
 
 /// Who signs in, from where.
@@ -201,6 +224,17 @@ mod tests {
         assert_eq!(client_address(direct, &h, &trusted), direct);
         // No proxies trusted: the peer, whatever the header says.
         assert_eq!(client_address(proxy, &h, &[]), proxy);
+        // Hops written with ports or brackets are read as addresses.
+        for written in ["198.51.100.4:443", "[2001:db8::4]:443", "[2001:db8::4]"] {
+            h.insert("x-forwarded-for", HeaderValue::from_str(written).unwrap());
+            assert!(
+                client_address(proxy, &h, &trusted) == Some("198.51.100.4".parse().unwrap())
+                    || client_address(proxy, &h, &trusted) == Some("2001:db8::4".parse().unwrap()),
+                "{written}"
+            );
+        }
+        let mapped: IpNet = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert!(mapped.contains("10.9.9.9".parse().unwrap()));
         // Garbage in the header: the last address we could vouch for.
         h.insert("x-forwarded-for", HeaderValue::from_static("junk"));
         assert_eq!(client_address(proxy, &h, &trusted), proxy);

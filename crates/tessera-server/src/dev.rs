@@ -266,6 +266,7 @@ async fn reissue_owner_token(
             .await?
     {
         crate::feed::token_deleted(state, id);
+        crate::feed::roles_changed(state, Some(*id.as_uuid()));
     }
     let (_, token) = create_api_token(
         state,

@@ -161,8 +161,9 @@ pub fn spawn(state: &AppState, url: String) -> tokio::task::JoinHandle<()> {
             };
             // Listening first, then the resync: nothing falls between the two.
             if let Err(e) = resync(&state).await {
-                tracing::warn!(error = %e, "change feed: resync failed");
+                tracing::warn!(error = %e, retry_in = ?backoff, "change feed: resync failed");
                 tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
                 continue;
             }
             backoff = Duration::from_millis(100);

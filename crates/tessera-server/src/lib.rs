@@ -247,7 +247,8 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         }
     }));
     // Codes, device grants and sessions that ended or expired a day ago are of no more
-    // use (a replayed code or refresh token is then simply unknown): removed hourly.
+    // use (a replayed code or refresh token is then simply unknown): removed hourly, with
+    // the expired sessions held in memory.
     let purging = state.clone();
     tasks.push(tokio::spawn(async move {
         let mut tick =
@@ -255,7 +256,9 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let before = purging.clock.now() - time::Duration::days(1);
+            let now = purging.clock.now();
+            purging.sessions.prune(now);
+            let before = now - time::Duration::days(1);
             match purging.store.purge_expired(before).await {
                 Ok(n) => tracing::debug!(rows = n, "purged ended sessions, codes and grants"),
                 Err(e) => tracing::warn!(error = %e, "could not purge expired records; will retry"),

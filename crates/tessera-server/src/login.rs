@@ -282,10 +282,17 @@ pub async fn check_password(
     Ok(found.filter(|_| ok).map(|(u, _)| u))
 }
 
-/// The throttle keys of a sign-in attempt: the account (bounded, hashed) and the address.
-fn throttle_keys(email: &str, origin: &Origin) -> [String; 2] {
+/// The throttle keys of a sign-in attempt: the account and the address. The account is
+/// a keyed hash (HMAC under the master key) of what was typed: bounded, and safe to log,
+/// since without the key it can be neither reversed nor matched against address lists
+/// (and what is typed as an email is sometimes a password).
+fn throttle_keys(state: &AppState, email: &str, origin: &Origin) -> [String; 2] {
     use base64::Engine as _;
-    let account = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(email.as_bytes()));
+    let account = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        &state
+            .master()
+            .tag("tessera sign-in account", email.as_bytes())[..16],
+    );
     [
         format!("account:{account}"),
         format!("ip:{}", origin.throttle_scope()),
@@ -345,9 +352,9 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Result<Re
     let return_to = safe_return_to(form.return_to.as_deref());
     let origin = Origin::of(&state, &parts);
     let email = form.email.trim().to_lowercase();
-    let keys = throttle_keys(&email, &origin);
-    // The account is logged as its throttle key (a hash): attempts at one account can
-    // be followed without writing what was typed, which is sometimes a password.
+    let keys = throttle_keys(&state, &email, &origin);
+    // The account is logged as its throttle key (a keyed hash): attempts at one account
+    // can be followed without writing what was typed.
     let account = keys[0].as_str();
     if let Err(wait) = begin_attempt(&state, &keys) {
         tracing::warn!(ip = ?origin.ip, account, outcome = "throttled", "sign-in attempt");

@@ -18,33 +18,59 @@ use crate::state::AppState;
 /// Prefix of refresh tokens: says what a leaked string is.
 pub const REFRESH_PREFIX: &str = "tsr_";
 
-/// Live sessions by id. Ending a session here happens before the call that ended it
-/// answers; a session missing here is read from the store.
+/// Sessions by id, live or ended. Ending a session here happens before the call that
+/// ended it answers; a session missing here is read from the store.
 #[derive(Debug, Clone, Default)]
-pub struct SessionCache(Arc<RwLock<HashMap<SessionId, Session>>>);
+pub struct SessionCache(Arc<RwLock<Inner>>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: HashMap<SessionId, Session>,
+    /// Sessions ended while not held here, by when: a session being started at that very
+    /// moment (stored, not yet put here) must arrive ended, not live.
+    ended: HashMap<SessionId, OffsetDateTime>,
+}
+
+/// How long an end is remembered for a session not held here: far longer than the
+/// moment between storing a session and putting it here.
+const ENDED_MEMORY: time::Duration = time::Duration::hours(1);
 
 impl SessionCache {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub async fn load(store: &dyn Store, now: OffsetDateTime) -> StoreResult<Self> {
         let live = store.live_sessions(now).await?;
-        let map = live.into_iter().map(|s| (s.id, s)).collect();
-        Ok(Self(Arc::new(RwLock::new(map))))
+        let cache = Self::default();
+        cache.write().sessions = live.into_iter().map(|s| (s.id, s)).collect();
+        Ok(cache)
     }
 
     /// Records a session. An ended session stays ended.
     pub fn put(&self, session: &Session) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        match map.get(&session.id) {
+        let mut inner = self.write();
+        let mut session = session.clone();
+        if let Some(at) = inner.ended.remove(&session.id) {
+            session.ended_at.get_or_insert(at);
+        }
+        match inner.sessions.get(&session.id) {
             Some(current) if current.ended_at.is_some() => {}
             _ => {
-                map.insert(session.id, session.clone());
+                inner.sessions.insert(session.id, session);
             }
         }
     }
 
     pub fn mark_ended(&self, id: SessionId, at: OffsetDateTime) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = map.get_mut(&id) {
-            s.ended_at.get_or_insert(at);
+        let mut inner = self.write();
+        match inner.sessions.get_mut(&id) {
+            Some(s) => {
+                s.ended_at.get_or_insert(at);
+            }
+            None => {
+                inner.ended.insert(id, at);
+            }
         }
     }
 
@@ -56,7 +82,14 @@ impl SessionCache {
         store: &dyn Store,
         current: bool,
     ) -> StoreResult<Option<Session>> {
-        if current && let Some(s) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        if current
+            && let Some(s) = self
+                .0
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .sessions
+                .get(&id)
+        {
             return Ok(Some(s.clone()));
         }
         let session = store.session(id).await?;
@@ -70,16 +103,23 @@ impl SessionCache {
     }
 
     /// After a resync: `live` are the sessions the store said were live when asked.
-    /// A cached session missing from it ended (or expired) meanwhile, or started after
-    /// the question: either way it is forgotten here, and the next use reads the store.
-    /// Nothing is added from `live`: a session ended while the answer was on its way
-    /// must not come back to life from it.
+    /// A cached live session missing from it ended (or expired) meanwhile, or started
+    /// after the question: either way it is forgotten here, and the next use reads the
+    /// store. Ended ones stay (an end is final), and nothing is added from `live`: a
+    /// session ended while the answer was on its way must not come back to life.
     pub fn retain_live(&self, live: &[Session]) {
         let ids: std::collections::HashSet<SessionId> = live.iter().map(|s| s.id).collect();
-        self.0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|id, _| ids.contains(id));
+        self.write()
+            .sessions
+            .retain(|id, s| s.ended_at.is_some() || ids.contains(id));
+    }
+
+    /// Bounds memory: sessions past their absolute expiry (refused by time anyway, and
+    /// by the store once purged) and old ends of sessions never held here are dropped.
+    pub fn prune(&self, now: OffsetDateTime) {
+        let mut inner = self.write();
+        inner.sessions.retain(|_, s| now < s.absolute_expiry);
+        inner.ended.retain(|_, at| now - *at < ENDED_MEMORY);
     }
 }
 
@@ -233,4 +273,68 @@ pub async fn first_tokens(state: &AppState, session: &Session) -> Result<TokenRe
         expires_in,
         refresh_token: refresh,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn session() -> Session {
+        let t0 = datetime!(2026-05-01 10:00 UTC);
+        Session {
+            id: SessionId::new(),
+            user_id: UserId::new(),
+            organization_id: None,
+            client_id: "tessera-cli".into(),
+            signed_in_at: t0,
+            absolute_expiry: t0 + time::Duration::days(30),
+            created_at: t0,
+            last_refreshed_at: None,
+            ended_at: None,
+            ip: None,
+            user_agent: None,
+            browser_session_id: None,
+        }
+    }
+
+    fn held(cache: &SessionCache, id: SessionId) -> Option<Session> {
+        cache.0.read().unwrap().sessions.get(&id).cloned()
+    }
+
+    #[test]
+    fn an_end_heard_before_its_session_arrives_still_ends_it() {
+        let cache = SessionCache::default();
+        let s = session();
+        let at = s.created_at + time::Duration::minutes(1);
+        // Ended (by a replayed code, say) between being stored and being put here.
+        cache.mark_ended(s.id, at);
+        cache.put(&s);
+        assert_eq!(held(&cache, s.id).unwrap().ended_at, Some(at));
+        // Later puts of the live row read before the end change nothing.
+        cache.put(&s);
+        assert_eq!(held(&cache, s.id).unwrap().ended_at, Some(at));
+    }
+
+    #[test]
+    fn resync_keeps_ends_and_pruning_bounds_memory() {
+        let cache = SessionCache::default();
+        let (live, ended, gone) = (session(), session(), session());
+        for s in [&live, &ended, &gone] {
+            cache.put(s);
+        }
+        cache.mark_ended(ended.id, ended.created_at);
+        // The store says only `live` is live: `gone` is forgotten (read again on next
+        // use), `ended` stays ended.
+        cache.retain_live(std::slice::from_ref(&live));
+        assert!(held(&cache, live.id).is_some());
+        assert!(held(&cache, ended.id).unwrap().ended_at.is_some());
+        assert!(held(&cache, gone.id).is_none());
+        // Past the absolute expiry, nothing is kept; an old end of a session never held
+        // here goes too.
+        cache.mark_ended(SessionId::new(), live.created_at);
+        cache.prune(live.absolute_expiry + time::Duration::seconds(1));
+        let inner = cache.0.read().unwrap();
+        assert!(inner.sessions.is_empty() && inner.ended.is_empty());
+    }
 }

@@ -57,7 +57,8 @@ pub struct Inner {
     /// Failed sign-ins per account and per client address, and wrong user codes per
     /// sign-in at `/device`.
     pub throttle: Mutex<Throttle>,
-    /// Device sign-ins started per client address (each writes a row, unauthenticated).
+    /// Device sign-ins started, per client address and in all (each writes a row,
+    /// unauthenticated).
     pub device_starts: Mutex<RateLimit>,
     /// Bounds concurrent argon2 work to the number of cores.
     pub hashing: Semaphore,
@@ -176,10 +177,7 @@ impl AppState {
             roles: crate::roles::RoleCache::default(),
             lifetimes: config_lifetimes,
             throttle: Mutex::new(Throttle::default()),
-            device_starts: Mutex::new(RateLimit::new(
-                crate::oauth::device::STARTS_PER_ADDRESS,
-                crate::oauth::device::STARTS_WINDOW,
-            )),
+            device_starts: Mutex::new(RateLimit::new(crate::oauth::device::STARTS_WINDOW)),
             hashing: Semaphore::new(cores),
             decoy_hash,
             feed: FeedHealth::new(feed),

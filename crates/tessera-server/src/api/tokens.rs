@@ -508,7 +508,20 @@ pub async fn rotate_token(
 ) -> Result<Json<wire::ApiToken>, ApiError> {
     let org = caller_org(&caller, &org)?;
     let req = body.map(|Json(b)| b).unwrap_or_default();
-    let grace = GracePeriod::seconds(req.grace_period_seconds)?;
+    rotate(&state, &caller, org, &id, req.grace_period_seconds, None).await
+}
+
+/// The rotation itself. With `expected_version` (the version a form was shown with),
+/// the token must still be at it: a form sent twice rotates once.
+pub(crate) async fn rotate(
+    state: &AppState,
+    caller: &Caller,
+    org: OrganizationId,
+    id: &str,
+    grace_period_seconds: Option<i64>,
+    expected_version: Option<i64>,
+) -> Result<Json<wire::ApiToken>, ApiError> {
+    let grace = GracePeriod::seconds(grace_period_seconds)?;
     if let Ok(sid) = id.parse::<tessera_core::ids::SessionId>()
         && state.store.session(sid).await?.is_some()
     {
@@ -518,8 +531,13 @@ pub async fn rotate_token(
                 .into(),
         ));
     }
-    let token = managed_token(&state, &caller, org, &id).await?;
-    let now = now_seconds(&state);
+    let token = managed_token(state, caller, org, id).await?;
+    if expected_version.is_some_and(|v| v != token.version) {
+        return Err(ApiError::Conflict(
+            "the token changed after this form was shown; nothing was rotated".into(),
+        ));
+    }
+    let now = now_seconds(state);
     let expiry = ExpiryPeriod::days(token.expiry_period_in_days.map(i64::from))?;
     let next = ApiToken {
         current_jti: Jti::new(),
@@ -528,7 +546,7 @@ pub async fn rotate_token(
         version: token.version + 1,
         ..token.clone()
     };
-    let value = sign(&state, &next)?;
+    let value = sign(state, &next)?;
     let rotation = Rotation {
         expected_version: token.version,
         new_jti: next.current_jti,
@@ -561,9 +579,9 @@ pub async fn rotate_token(
             "the token was rotated or deleted by another request at the same time; fetch it and retry".into(),
         ));
     }
-    let token = reload(&state, org, token.id).await?;
-    tracing::info!(token_id = %token.id, grace_seconds = ?req.grace_period_seconds, "API token rotated");
-    answer(&state, &token, Some(&value)).await
+    let token = reload(state, org, token.id).await?;
+    tracing::info!(token_id = %token.id, grace_seconds = ?grace_period_seconds, "API token rotated");
+    answer(state, &token, Some(&value)).await
 }
 
 /// Delete an API token for good: every value of it is rejected from now on.

@@ -24,6 +24,9 @@ pub const DEVICE_CODE_LIFETIME: Duration = Duration::minutes(10);
 pub const POLL_INTERVAL_SECONDS: i64 = 5;
 /// Device sign-ins one client address may start per [`STARTS_WINDOW`].
 pub const STARTS_PER_ADDRESS: u32 = 20;
+/// Device sign-ins all clients together may start per [`STARTS_WINDOW`], on one server:
+/// bounds the rows that anyone, from however many addresses, can make.
+pub const STARTS_IN_ALL: u32 = 2_000;
 pub const STARTS_WINDOW: Duration = Duration::minutes(10);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -58,11 +61,15 @@ pub async fn device_code(
     let now = crate::api::now_seconds(&state);
     // Anyone may start a device sign-in, and each start stores a grant: bounded per
     // client address.
-    let limited = state
-        .device_starts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .hit(&origin.throttle_scope(), now);
+    let limited = {
+        let mut starts = state
+            .device_starts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        starts
+            .hit(&origin.throttle_scope(), STARTS_PER_ADDRESS, now)
+            .and_then(|()| starts.hit("*", STARTS_IN_ALL, now))
+    };
     if let Err(wait) = limited {
         tracing::warn!(ip = ?origin.ip, "device sign-in refused: too many started");
         return Err(OAuthError::too_many_requests(wait));
@@ -211,16 +218,20 @@ pub async fn device_decide(
             true,
         ));
     }
-    // Wrong codes back off per sign-in (RFC 8628 §5.1): a signed-in person cannot
-    // sweep the code space to approve someone else's device.
-    let guesses = format!("device:{}", session.id);
+    // Wrong codes back off per person (RFC 8628 §5.1): nobody signed in can sweep the
+    // code space to approve someone else's device. Each attempt is counted before the
+    // lookup (parallel guesses cannot outrun the count) and forgiven when it succeeds.
+    let guesses = format!("device:{}", session.user_id);
     let now = crate::api::now_seconds(&state);
-    let locked = state
-        .throttle
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .check(&guesses, now);
-    if let Err(wait) = locked {
+    let begun = {
+        let mut t = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        let checked = t.check(&guesses, now);
+        if checked.is_ok() {
+            t.fail(&guesses, now);
+        }
+        checked
+    };
+    if let Err(wait) = begun {
         tracing::warn!(user_id = %session.user_id, "device decision refused: too many wrong codes");
         let mut r = message(
             StatusCode::TOO_MANY_REQUESTS,
@@ -232,13 +243,6 @@ pub async fn device_decide(
             .insert(axum::http::header::RETRY_AFTER, wait.into());
         return Ok(r);
     }
-    let wrong_code = || {
-        state
-            .throttle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .fail(&guesses, now);
-    };
     let email = state
         .store
         .user(session.user_id)
@@ -246,7 +250,6 @@ pub async fn device_decide(
         .map(|u| u.email)
         .unwrap_or_default();
     let Some(code) = normalize_user_code(&form.user_code) else {
-        wrong_code();
         return render(
             StatusCode::BAD_REQUEST,
             &DevicePage {
@@ -276,7 +279,6 @@ pub async fn device_decide(
         .decide_device_grant(&code, approval, now)
         .await?
     {
-        wrong_code();
         return render(
             StatusCode::BAD_REQUEST,
             &DevicePage {
@@ -291,7 +293,7 @@ pub async fn device_decide(
         .throttle
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .succeed(&guesses);
+        .forgive(&guesses);
     tracing::info!(user_id = %session.user_id, approved = approve, "device authorization decided");
     Ok(if approve {
         message(

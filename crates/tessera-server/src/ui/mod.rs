@@ -227,7 +227,13 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> (Result<Ui, Gate>, Ve
         }
     }
     let Some(refresh_token) = sole_cookie(headers, REFRESH_COOKIE) else {
-        return (Err(Gate::SignIn), Vec::new());
+        // A refused access cookie with nothing to refresh it: forget it too.
+        let clear = if access.is_some() {
+            vec![set_cookie(state, ACCESS_COOKIE, "", "/ui", 0)]
+        } else {
+            Vec::new()
+        };
+        return (Err(Gate::SignIn), clear);
     };
     let tokens = match refresh(state, refresh_token, access.unwrap_or_default()).await {
         Ok(tokens) => tokens,

@@ -1266,31 +1266,31 @@ pub async fn rotate_token(
             ));
         }
     };
-    get_token(&state, &ui, &id).await?;
-    if let Some(shown) = f.version
-        && shown != version(&state, &ui, &id).await?
-    {
-        return Err(problem(
-            StatusCode::CONFLICT,
-            "Rotated meanwhile",
-            "This token changed after the page was shown (this form may have been sent \
-             twice), so it was not rotated again. Its latest value was shown once when it \
-             was rotated; open the token to rotate it anew.",
-            Some(&ui),
-        ));
-    }
-    let Json(token) = api(
-        &ui,
-        t::rotate_token(
-            State(state.clone()),
-            ui.caller.clone(),
-            Path((org_str(&ui), id)),
-            Some(Json(wire::RotateApiTokenRequest {
-                grace_period_seconds: Some(g),
-            })),
-        ),
+    // Rotated only if still at the version the form was shown with: the same form
+    // sent twice (a reload of its answer) finds it changed and rotates nothing more.
+    let rotated = t::rotate(
+        &state,
+        &ui.caller,
+        ui.caller.organization_id(),
+        &id,
+        Some(g),
+        f.version,
     )
-    .await?;
+    .await;
+    let token = match rotated {
+        Ok(Json(token)) => token,
+        Err(ApiError::Conflict(_)) => {
+            return Err(problem(
+                StatusCode::CONFLICT,
+                "Rotated meanwhile",
+                "This token changed after the page was shown (this form may have been sent \
+                 twice), so it was not rotated again. Its latest value was shown once when \
+                 it was rotated; open the token to rotate it anew.",
+                Some(&ui),
+            ));
+        }
+        Err(e) => return Err(error_page(&e, Some(&ui))),
+    };
     tracing::info!(token_id = %token.id, "API token rotated in the web UI");
     let note = if g == 0 {
         "The previous value no longer works.".to_owned()

@@ -116,7 +116,7 @@ async fn end_replayed(
     code: &AuthorizationCode,
     sid: SessionId,
 ) -> Result<(), OAuthError> {
-    if sessions::end(state, sid).await? || state.store.session(sid).await?.is_some() {
+    if sessions::end(state, sid).await? {
         return Ok(());
     }
     let now = crate::api::now_seconds(state);
@@ -136,7 +136,8 @@ async fn end_replayed(
     };
     match state.store.create_session(&ended, None).await {
         Ok(()) => Ok(()),
-        // The first redemption stored it meanwhile: end it.
+        // It exists: stored by the first redemption (meanwhile, or ended already). End
+        // it; ending an ended session changes nothing.
         Err(StoreError::Conflict(_)) => {
             sessions::end(state, sid).await?;
             Ok(())
