@@ -102,7 +102,7 @@ pub enum TokenCommand {
         name: String,
         #[arg(long, default_value = "")]
         description: String,
-        /// The token's role (default: the least role of its scope).
+        /// The token's role (default: ORGANIZATION_MEMBER, WORKSPACE_MEMBER or DEPLOYMENT_ADMIN).
         #[arg(long)]
         role: Option<String>,
         /// Lifetime in days, 1 to 3650; omitted: never expires.

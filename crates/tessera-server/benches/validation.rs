@@ -1,12 +1,14 @@
 //! The server's validation path, in process: a verified-token cache hit (no signature
-//! work) against a miss (signature and claims), both including the live-status check.
+//! work) against a miss (signature and claims), both including the live-status check;
+//! then the caller with its roles (what authorization needs), the roles held in memory
+//! against read from the database (SQLite).
 //! `cargo bench -p tessera-server --bench validation`
 
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera_core::secret::sha256;
-use tessera_server::auth::authenticate;
+use tessera_server::auth::{Caller, authenticate};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -35,6 +37,23 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             state.verified.invalidate(&key);
             rt.block_on(authenticate(&state, &token)).unwrap()
+        })
+    });
+    group.finish();
+
+    let caller = || async {
+        let verified = authenticate(&state, &token).await.unwrap();
+        Caller::load(&state, verified).await.unwrap()
+    };
+    let mut group = c.benchmark_group("caller");
+    group.bench_function("roles_held", |b| {
+        rt.block_on(caller());
+        b.iter(|| rt.block_on(caller()))
+    });
+    group.bench_function("roles_from_database", |b| {
+        b.iter(|| {
+            state.roles.invalidate(None);
+            rt.block_on(caller())
         })
     });
     group.finish();
