@@ -845,3 +845,111 @@ async fn an_error_no_page_answered_still_shows_who_is_signed_in() {
         "a sign-out button"
     );
 }
+
+#[tokio::test]
+async fn over_tls_every_cookie_is_secure() {
+    let app = TestApp::with_config(|c| c.issuer = Some("https://tessera.test".into())).await;
+    let secure_cookies = |a: &Answer| {
+        let set: Vec<String> = a
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(!set.is_empty(), "cookies set: {a:?}");
+        for c in &set {
+            assert!(
+                c.contains("; Secure") && c.contains("HttpOnly") && c.contains("SameSite=Lax"),
+                "{c}"
+            );
+        }
+    };
+    let login = app
+        .form(
+            "/login",
+            &[
+                ("email", &app.seed.owner_email),
+                ("password", &app.seed.owner_password),
+            ],
+            &[],
+        )
+        .await;
+    secure_cookies(&login);
+    let mut jar = Jar::default();
+    jar.take(&login);
+    let a = jar.get(&app, "/ui/tokens").await;
+    let a = jar.get(&app, &location(&a)).await;
+    secure_cookies(&a);
+    let a = jar.get(&app, &location(&a)).await;
+    let callback = location(&a);
+    let callback = callback
+        .strip_prefix("https://tessera.test")
+        .expect("back to the issuer");
+    let a = jar.get(&app, callback).await;
+    assert_eq!(location(&a), "/ui/tokens");
+    secure_cookies(&a);
+    assert_eq!(jar.get(&app, "/ui/tokens").await.status, StatusCode::OK);
+}
+
+/// Every visible field of a page (input, select, textarea) has a `<label for>`.
+fn assert_labelled(html: &str, page: &str) {
+    let mut fields = 0;
+    for tag in ["<input", "<select", "<textarea"] {
+        for (at, _) in html.match_indices(tag) {
+            let end = html[at..].find('>').unwrap() + at;
+            let element = &html[at..end];
+            if element.contains("type=\"hidden\"") {
+                continue;
+            }
+            let id = element
+                .split("id=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("{page}: a field without an id: {element}"));
+            assert!(
+                html.contains(&format!("<label for=\"{id}\"")),
+                "{page}: no label for #{id}"
+            );
+            fields += 1;
+        }
+    }
+    assert!(fields > 0, "{page} has fields");
+}
+
+#[tokio::test]
+async fn every_field_has_a_label() {
+    let app = TestApp::new().await;
+    let created = app
+        .create_token(serde_json::json!({"name": "l", "scope": "ORGANIZATION", "role": "ORGANIZATION_MEMBER"}))
+        .await;
+    let id = created.str("id");
+    let mut jar = sign_in(&app, &app.seed.owner_email, &app.seed.owner_password).await;
+    for page in [
+        "/ui/tokens/new?scope=ORGANIZATION".to_owned(),
+        format!(
+            "/ui/tokens/new?scope=WORKSPACE&entityId={}",
+            app.seed.workspace_id
+        ),
+        format!("/ui/tokens/{id}"),
+        format!("/ui/tokens/{id}/edit"),
+        format!("/ui/tokens/{id}/rotate"),
+    ] {
+        let a = jar.get(&app, &page).await;
+        assert_eq!(a.status, StatusCode::OK, "{page}");
+        assert_labelled(&a.text, &page);
+    }
+    let created = jar.get(&app, "/ui/tokens/new?scope=ORGANIZATION").await;
+    let fields = form_of(&created.text, "/ui/tokens/new");
+    let shown = jar
+        .post(
+            &app,
+            "/ui/tokens/new",
+            &with(&fields, &[("name", "m"), ("role", "ORGANIZATION_MEMBER")]),
+        )
+        .await;
+    assert_labelled(&shown.text, "the value shown once");
+    assert!(
+        shown.text.contains("aria-live=\"polite\""),
+        "the copy result is announced"
+    );
+}
