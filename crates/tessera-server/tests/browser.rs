@@ -94,29 +94,56 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("screenshot saved");
 }
 
-async fn path(c: &Client) -> String {
-    c.current_url().await.expect("url").path().to_owned()
-}
-
-/// The page's heading. A page still loading may swap its heading between finding it and
-/// reading it (a stale element): then it is looked up again.
-async fn heading(c: &Client) -> String {
+/// Waits until the browser is at `expected` (a click's navigation may still be on its
+/// way).
+async fn path_is(c: &Client, expected: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let found = c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css("h1"))
-            .await
-            .expect("a heading");
-        match found.text().await {
-            Ok(text) => return text,
-            Err(e) => {
-                assert!(tokio::time::Instant::now() < deadline, "heading: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        let path = c.current_url().await.expect("url").path().to_owned();
+        if path == expected {
+            return;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never at {expected} (at {path})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until the page's heading satisfies `want` (the page a click leads to may still
+/// be loading, or the previous page still showing), and answers it. A heading swapped
+/// between finding and reading it (a stale element) is looked up again.
+async fn heading_where(c: &Client, what: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = String::new();
+    loop {
+        if let Ok(found) = c.find(Locator::Css("h1")).await
+            && let Ok(text) = found.text().await
+        {
+            if want(&text) {
+                return text;
+            }
+            last = text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the heading never became {what} (last: {last:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn heading_is(c: &Client, expected: &str) {
+    heading_where(c, &format!("{expected:?}"), |h| h == expected).await;
+}
+
+async fn heading_starts(c: &Client, prefix: &str) {
+    heading_where(c, &format!("{prefix:?}…"), |h| h.starts_with(prefix)).await;
+}
+
+async fn heading_has(c: &Client, part: &str) {
+    heading_where(c, &format!("…{part:?}…"), |h| h.contains(part)).await;
 }
 
 async fn click(c: &Client, css: &str) {
@@ -151,19 +178,12 @@ async fn value(c: &Client, css: &str) -> String {
 /// Opens `path` and signs in with the password form when asked.
 async fn sign_in(c: &Client, base: &str, email: &str, password: &str, to: &str) {
     c.goto(&format!("{base}{to}")).await.expect("goto");
-    assert_eq!(path(c).await, "/login", "sent to sign in first");
+    path_is(c, "/login").await; // sent to sign in first
     fill(c, "input[name=email]", email).await;
     fill(c, "input[name=password]", password).await;
     click(c, "button[type=submit]").await;
     // Back on the page asked for, through /authorize and /ui/callback.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while path(c).await != to {
-        if tokio::time::Instant::now() >= deadline {
-            let page = c.source().await.unwrap_or_default();
-            panic!("still on {}: {page}", path(c).await);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    path_is(c, to).await;
 }
 
 async fn authz(addr: SocketAddr, token: &str) -> u16 {
@@ -194,14 +214,14 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
         "/ui",
     )
     .await;
-    assert_eq!(heading(&c).await, "Acme");
+    heading_is(&c, "Acme").await;
     screenshot(&c, "overview").await;
 
     // The workspace's tokens, then a new one.
     click(&c, &format!("a[href='/ui/workspaces/{ws}/tokens']")).await;
-    assert!(heading(&c).await.contains("workspace Data"));
+    heading_has(&c, "workspace Data").await;
     click(&c, "#create-token").await;
-    assert!(heading(&c).await.starts_with("New API token"));
+    heading_starts(&c, "New API token").await;
     fill(&c, "#name", "ci-deploy").await;
     fill(&c, "#description", "Deploys from CI").await;
     c.find(Locator::Css("#role"))
@@ -213,7 +233,7 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
     fill(&c, "#expiry", "30").await;
     screenshot(&c, "new-token").await;
     click(&c, "#create").await;
-    assert_eq!(heading(&c).await, "Token created");
+    heading_is(&c, "Token created").await;
     let first = value(&c, "#token-value").await;
     assert!(
         first.len() > 100 && first.starts_with("ey"),
@@ -230,7 +250,7 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
 
     // Its page lists it with its role.
     click(&c, "a.button[href^='/ui/tokens/']").await;
-    assert_eq!(heading(&c).await, "ci-deploy");
+    heading_is(&c, "ci-deploy").await;
     let roles = c
         .find(Locator::Css("#roles"))
         .await
@@ -246,10 +266,10 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
 
     // Rotate: the old value stops working at once.
     click(&c, "#rotate").await;
-    assert!(heading(&c).await.starts_with("Rotate"));
+    heading_starts(&c, "Rotate").await;
     screenshot(&c, "rotate-confirm").await;
     click(&c, "#confirm").await;
-    assert_eq!(heading(&c).await, "Token rotated");
+    heading_is(&c, "Token rotated").await;
     let second = value(&c, "#token-value").await;
     assert_ne!(first, second);
     assert_eq!(authz(addr, &first).await, 401, "the old value is dead");
@@ -258,12 +278,9 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
     // Delete.
     click(&c, "a.button[href^='/ui/tokens/']").await;
     click(&c, "#delete").await;
-    assert!(heading(&c).await.starts_with("Delete"));
+    heading_starts(&c, "Delete").await;
     click(&c, "#confirm").await;
-    assert!(
-        heading(&c).await.contains("workspace Data"),
-        "back to the list"
-    );
+    heading_has(&c, "workspace Data").await; // back to the list
     assert_eq!(
         authz(addr, &second).await,
         401,
@@ -274,10 +291,10 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
 
     // Sessions, members, a phone-sized overview.
     click(&c, "a[href='/ui/sessions']").await;
-    assert_eq!(heading(&c).await, "Your sessions");
+    heading_is(&c, "Your sessions").await;
     screenshot(&c, "sessions").await;
     click(&c, "a[href='/ui/members']").await;
-    assert_eq!(heading(&c).await, "Members");
+    heading_is(&c, "Members").await;
     screenshot(&c, "members").await;
     c.set_window_size(390, 844).await.expect("phone width");
     c.goto(&format!("{base}/ui/tokens")).await.expect("goto");
@@ -288,23 +305,20 @@ async fn an_owner_creates_rotates_and_deletes_a_workspace_token_then_signs_out()
     let old_cookies = c.get_all_cookies().await.expect("cookies");
     assert!(old_cookies.iter().any(|k| k.name() == "tessera_ui_at"));
     click(&c, "#sign-out").await;
-    assert_eq!(heading(&c).await, "Signed out");
-    assert_eq!(path(&c).await, "/ui/signed-out");
+    heading_is(&c, "Signed out").await;
+    path_is(&c, "/ui/signed-out").await;
     for cookie in old_cookies {
         c.add_cookie(cookie).await.expect("put the old cookie back");
     }
     c.goto(&format!("{base}/ui/tokens")).await.expect("goto");
-    assert_eq!(
-        heading(&c).await,
-        "Your session has ended",
-        "the old session opens nothing"
-    );
+    // The old session opens nothing.
+    heading_is(&c, "Your session has ended").await;
     assert!(
         c.find(Locator::Css("table")).await.is_err(),
         "no tokens shown"
     );
     click(&c, "a.button[href='/ui/login']").await;
-    assert_eq!(path(&c).await, "/login", "on to sign in again");
+    path_is(&c, "/login").await; // on to sign in again
     c.close().await.expect("close");
 }
 
@@ -339,7 +353,7 @@ async fn a_member_sees_no_create_button_and_is_refused_when_posting_anyway() {
         &tokens,
     )
     .await;
-    assert!(heading(&c).await.contains("workspace Data"));
+    heading_has(&c, "workspace Data").await;
     assert!(
         c.find(Locator::Css("#create-token")).await.is_err(),
         "no create button"
@@ -362,7 +376,7 @@ async fn a_member_sees_no_create_button_and_is_refused_when_posting_anyway() {
     )
     .await
     .expect("post");
-    assert_eq!(heading(&c).await, "You don't have permission");
+    heading_is(&c, "You don't have permission").await;
     screenshot(&c, "forbidden").await;
     let listed = app
         .call(
@@ -430,7 +444,7 @@ async fn a_form_posted_from_another_site_is_refused() {
     });
     c.goto(&format!("http://{evil_addr}/")).await.expect("goto");
     click(&c, "#go").await;
-    assert_eq!(heading(&c).await, "Request refused");
+    heading_is(&c, "Request refused").await;
     let listed = app
         .call(
             axum::http::Method::GET,
