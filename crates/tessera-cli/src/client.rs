@@ -89,7 +89,7 @@ impl Client {
         })
     }
 
-    /// Sends a request; `auth` says whether to send the API token.
+    /// Sends a request with a JSON body; `auth` says whether to send the credentials.
     pub async fn send<B: Serialize>(
         &self,
         method: Method,
@@ -97,17 +97,33 @@ impl Client {
         body: Option<&B>,
         auth: bool,
     ) -> Result<(StatusCode, String), ClientError> {
+        self.send_with(method, path, auth, |req| match body {
+            Some(b) => req.json(b),
+            None => req,
+        })
+        .await
+    }
+
+    /// Sends a request, its body put on by `attach`. A 401 to a stored session is
+    /// answered by one refresh and one more try; errors carry the server's message.
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: bool,
+        attach: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, String), ClientError> {
         let token = if auth {
             Some(self.require_token()?)
         } else {
             None
         };
-        let (mut status, mut text) = self.send_once(&method, path, body, token).await?;
+        let (mut status, mut text) = self.send_once(&method, path, &attach, token).await?;
         if status == StatusCode::UNAUTHORIZED && token.is_some() && self.from_login {
             // The stored session may have been ended on the server: a refresh says so
             // (and then the credentials go), or gives a token to try once more.
             let fresh = crate::login::refresh_after_refusal(&self.http, &self.base).await?;
-            (status, text) = self.send_once(&method, path, body, Some(&fresh)).await?;
+            (status, text) = self.send_once(&method, path, &attach, Some(&fresh)).await?;
         }
         if !status.is_success() {
             let err: Option<tessera_api::ErrorBody> = serde_json::from_str(&text).ok();
@@ -127,11 +143,11 @@ impl Client {
         Ok((status, text))
     }
 
-    async fn send_once<B: Serialize>(
+    async fn send_once(
         &self,
         method: &Method,
         path: &str,
-        body: Option<&B>,
+        attach: &impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
         token: Option<&str>,
     ) -> Result<(StatusCode, String), ClientError> {
         let mut req = self
@@ -140,13 +156,13 @@ impl Client {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|source| ClientError::Connect {
-            url: self.base.clone(),
-            source,
-        })?;
+        let resp = attach(req)
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: self.base.clone(),
+                source,
+            })?;
         let status = resp.status();
         let text = resp
             .text()
@@ -176,31 +192,9 @@ impl Client {
         path: &str,
         fields: &[(&str, &str)],
     ) -> Result<T, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(self.require_token()?)
-            .form(fields)
-            .send()
-            .await
-            .map_err(|source| ClientError::Connect {
-                url: self.base.clone(),
-                source,
-            })?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<tessera_api::ErrorBody>(&text)
-                .map_or_else(|_| text.chars().take(200).collect(), |e| e.message);
-            return Err(ClientError::Api {
-                status: status.as_u16(),
-                message,
-                request_id: "-".into(),
-            });
-        }
+        let (_, text) = self
+            .send_with(Method::POST, path, true, |req| req.form(fields))
+            .await?;
         serde_json::from_str(&text).map_err(|e| ClientError::Decode(e.to_string()))
     }
 

@@ -1,44 +1,16 @@
 //! Who is on the other end: client addresses through trusted proxies, what sessions
 //! record of them, and the limits kept per address, per account and per sign-in.
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tessera_testkit::{Answer, TestApp, pkce_challenge, query_param};
+use tessera_testkit::{TestApp, pkce_challenge, query_param};
 use time::Duration;
 
 const CLI: &str = "tessera-cli";
 const CLI_REDIRECT: &str = "http://127.0.0.1:43210/callback";
 
-/// A form post arriving over TCP from `peer`, with extra headers.
-async fn form_from(
-    app: &TestApp,
-    peer: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> Answer {
-    let mut builder = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header("content-type", "application/x-www-form-urlencoded");
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    let mut request = builder
-        .body(Body::from(serde_urlencoded::to_string(fields).unwrap()))
-        .unwrap();
-    let peer: SocketAddr = peer.parse().unwrap();
-    request.extensions_mut().insert(ConnectInfo(peer));
-    app.send(request).await
-}
-
 async fn sign_in_from(app: &TestApp, peer: &str, xff: &str, password: &str) -> StatusCode {
-    form_from(
-        app,
+    app.form_from(
         peer,
         "/login",
         &[("email", &app.seed.owner_email), ("password", password)],
@@ -62,17 +34,17 @@ async fn sign_in_limits_count_each_client_behind_a_trusted_proxy() {
 
     // Five failures for five different accounts from one client: the address backs off.
     for i in 0..5 {
-        let a = form_from(
-            &app,
-            proxy,
-            "/login",
-            &[
-                ("email", &format!("nobody{i}@acme.test")),
-                ("password", "wrong-wrong"),
-            ],
-            &[("x-forwarded-for", "198.51.100.7")],
-        )
-        .await;
+        let a = app
+            .form_from(
+                proxy,
+                "/login",
+                &[
+                    ("email", &format!("nobody{i}@acme.test")),
+                    ("password", "wrong-wrong"),
+                ],
+                &[("x-forwarded-for", "198.51.100.7")],
+            )
+            .await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
@@ -117,17 +89,17 @@ async fn one_account_backs_off_whatever_address_the_guesses_come_from() {
         );
     }
     // A sixth address, the right password: the account waits.
-    let locked = form_from(
-        &app,
-        "192.0.2.99:5000",
-        "/login",
-        &[
-            ("email", &app.seed.owner_email),
-            ("password", &app.seed.owner_password),
-        ],
-        &[],
-    )
-    .await;
+    let locked = app
+        .form_from(
+            "192.0.2.99:5000",
+            "/login",
+            &[
+                ("email", &app.seed.owner_email),
+                ("password", &app.seed.owner_password),
+            ],
+            &[],
+        )
+        .await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(locked.header("retry-after"), Some("1"));
     app.clock.advance(Duration::seconds(2));
@@ -157,20 +129,20 @@ async fn a_cli_session_records_its_address_and_user_agent() {
     let allowed = app.authorize(&query, &cookie).await;
     let location = allowed.header("location").expect("a redirect").to_owned();
     let code = query_param(&location, "code").expect("a code");
-    let tokens = form_from(
-        &app,
-        "192.0.2.33:6000",
-        "/oauth/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CLI_REDIRECT),
-            ("client_id", CLI),
-            ("code_verifier", &verifier),
-        ],
-        &[("user-agent", "tessera-cli/9.9")],
-    )
-    .await;
+    let tokens = app
+        .form_from(
+            "192.0.2.33:6000",
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CLI_REDIRECT),
+                ("client_id", CLI),
+                ("code_verifier", &verifier),
+            ],
+            &[("user-agent", "tessera-cli/9.9")],
+        )
+        .await;
     assert_eq!(tokens.status, StatusCode::OK, "{tokens:?}");
     let access = s(&tokens.body, "access_token");
     let list = app
@@ -194,7 +166,10 @@ async fn device_sign_ins_are_limited_per_address_and_wrong_codes_back_off() {
     let app = TestApp::new().await;
     let start = |peer: &'static str| {
         let app = &app;
-        async move { form_from(app, peer, "/oauth/device/code", &[("client_id", CLI)], &[]).await }
+        async move {
+            app.form_from(peer, "/oauth/device/code", &[("client_id", CLI)], &[])
+                .await
+        }
     };
     for _ in 0..20 {
         assert_eq!(start("192.0.2.1:1").await.status, StatusCode::OK);

@@ -212,16 +212,23 @@ impl TestApp {
         fields: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header("content-type", "application/x-www-form-urlencoded");
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let body = serde_urlencoded::to_string(fields).expect("form");
-        self.send(builder.body(Body::from(body)).expect("request"))
-            .await
+        self.send(form_request(path, fields, headers)).await
+    }
+
+    /// [`form`](Self::form), arriving over TCP from `peer` (`"192.0.2.1:5000"`).
+    pub async fn form_from(
+        &self,
+        peer: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = form_request(path, fields, headers);
+        let peer: SocketAddr = peer.parse().expect("a socket address");
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        self.send(request).await
     }
 
     /// A GET with extra headers (a cookie, say).
@@ -338,6 +345,18 @@ impl TestApp {
         });
         addr
     }
+}
+
+fn form_request(path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("content-type", "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let body = serde_urlencoded::to_string(fields).expect("form");
+    builder.body(Body::from(body)).expect("request")
 }
 
 /// The S256 PKCE challenge of `verifier`.
