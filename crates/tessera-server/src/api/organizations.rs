@@ -1,12 +1,16 @@
 //! Organizations, workspaces and deployments.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use tessera_api as wire;
-use tessera_core::ids::{DeploymentId, OrganizationId, WorkspaceId};
+use tessera_core::ids::{DeploymentId, OrganizationId, TokenId, WorkspaceId};
 use tessera_core::model::{Deployment, Organization, Workspace};
 use tessera_core::policy::{Action, Resource, authorize};
+use tessera_core::store::{Store, StoreError, StoreResult};
 
 use super::{
     caller_org, now_seconds, path_id, require, to_completion, valid_description, valid_name,
@@ -306,20 +310,32 @@ pub async fn delete_workspace(
         "delete this workspace",
     )?;
     let (id, at) = (ws.id, now_seconds(&state));
-    to_completion({
-        let state = state.clone();
-        async move {
-            let tokens = state.store.delete_workspace(org, id, at).await?;
-            for t in tokens {
-                crate::feed::token_deleted(&state, t);
-            }
-            // Roles on it are gone, whoever held them.
-            crate::feed::roles_changed(&state, None);
-            Ok::<_, tessera_core::store::StoreError>(())
+    delete_entity(&state, move |store| async move {
+        store.delete_workspace(org, id, at).await
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a workspace or deployment (`delete` answers the tokens that went with it) to
+/// the end, and tells the caches: those tokens are deleted, and the roles held on the
+/// entity are gone, whoever held them.
+async fn delete_entity<F, Fut>(state: &AppState, delete: F) -> Result<(), ApiError>
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+    Fut: Future<Output = StoreResult<Vec<TokenId>>> + Send,
+{
+    let state = state.clone();
+    to_completion(async move {
+        let tokens = delete(state.store.clone()).await?;
+        for t in tokens {
+            crate::feed::token_deleted(&state, t);
         }
+        crate::feed::roles_changed(&state, None);
+        Ok::<_, StoreError>(())
     })
     .await??;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// List the deployments the caller can see, optionally of one workspace.
@@ -472,18 +488,9 @@ pub async fn delete_deployment(
         "delete this deployment",
     )?;
     let (id, at) = (d.id, now_seconds(&state));
-    to_completion({
-        let state = state.clone();
-        async move {
-            let tokens = state.store.delete_deployment(org, id, at).await?;
-            for t in tokens {
-                crate::feed::token_deleted(&state, t);
-            }
-            // Roles on it are gone, whoever held them.
-            crate::feed::roles_changed(&state, None);
-            Ok::<_, tessera_core::store::StoreError>(())
-        }
+    delete_entity(&state, move |store| async move {
+        store.delete_deployment(org, id, at).await
     })
-    .await??;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
