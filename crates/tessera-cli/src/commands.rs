@@ -898,7 +898,12 @@ pub enum KeysCommand {
         algorithm: Option<String>,
     },
     /// Remove a (compromised) key from the JWKS: every token it signed is rejected.
-    Retire { kid: String },
+    Retire {
+        /// The key's id (`tessera keys list`). Key ids are base64url: one may begin
+        /// with `-`, and is still taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// Make an operator's PKCS#8 private key (Ed25519, P-256, or RSA of 2048 bits or more)
     /// the signing key.
     Import {
@@ -909,6 +914,17 @@ pub enum KeysCommand {
 
 pub async fn keys(args: ServeArgs, cmd: KeysCommand) -> Result<()> {
     let mut config = server_config(args)?;
+    // The keys of a server that exists: a mistyped data directory is not a new database.
+    if config.database_url.is_none() {
+        let file = tessera_store::sqlite_file(&config.data_dir);
+        if !file.exists() {
+            return Err(format!(
+                "no Tessera database at {}: give the server's --data-dir (or --database-url)",
+                file.display()
+            )
+            .into());
+        }
+    }
     // The operator's commands change the keys only as asked.
     let configured = config.signing_algorithm.take().unwrap_or_default();
     let state = tessera_server::build_state(config, Arc::new(tessera_core::SystemClock)).await?;

@@ -224,3 +224,22 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_id_beginning_with_a_dash_is_an_id() {
+        let cli =
+            Cli::try_parse_from(["tessera", "keys", "retire", "-R3x_k", "--dev"]).expect("parsed");
+        let Command::Keys { command, serve } = cli.command else {
+            panic!("keys");
+        };
+        assert!(serve.dev, "options after the id still count");
+        assert!(
+            matches!(command, commands::KeysCommand::Retire { kid } if kid == "-R3x_k"),
+            "the id as given"
+        );
+    }
+}

@@ -42,7 +42,7 @@ impl Backend {
 }
 
 /// The SQLite database file in `data_dir`.
-fn sqlite_file(data_dir: &Path) -> std::path::PathBuf {
+pub fn sqlite_file(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("tessera.db")
 }
 
