@@ -165,6 +165,20 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// For IPv6 clients, the /48 around them (a whole site is commonly given one): a
+    /// wider scope for limits that one holder of many /64s must not multiply.
+    pub fn site_scope(&self) -> Option<String> {
+        match self.ip {
+            Some(IpAddr::V6(ip)) => {
+                let net = u128::from(ip) >> 80 << 80;
+                Some(format!("{}/48", std::net::Ipv6Addr::from(net)))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Origin {
     type Rejection = Infallible;
 
@@ -252,6 +266,7 @@ mod tests {
         };
         assert_eq!(a.throttle_scope(), b.throttle_scope());
         assert_eq!(a.throttle_scope(), "2001:db8:1:2::/64");
+        assert_eq!(a.site_scope().as_deref(), Some("2001:db8:1::/48"));
         assert_eq!(Origin::default().throttle_scope(), "unknown");
     }
 }

@@ -25,6 +25,9 @@ pub struct SessionCache(Arc<RwLock<Inner>>);
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Moves at every resync: a store read begun before one may predate an end that no
+    /// notification will repeat, so what it saw is not kept.
+    generation: u64,
     sessions: HashMap<SessionId, Session>,
     /// Sessions ended while not held here, by when: a session being started at that very
     /// moment (stored, not yet put here) must arrive ended, not live.
@@ -49,7 +52,10 @@ impl SessionCache {
 
     /// Records a session. An ended session stays ended.
     pub fn put(&self, session: &Session) {
-        let mut inner = self.write();
+        Self::put_in(&mut self.write(), session);
+    }
+
+    fn put_in(inner: &mut Inner, session: &Session) {
         let mut session = session.clone();
         if let Some(at) = inner.ended.remove(&session.id) {
             session.ended_at.get_or_insert(at);
@@ -82,21 +88,28 @@ impl SessionCache {
         store: &dyn Store,
         current: bool,
     ) -> StoreResult<Option<Session>> {
-        if current
-            && let Some(s) = self
-                .0
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .sessions
-                .get(&id)
-        {
-            return Ok(Some(s.clone()));
-        }
-        let session = store.session(id).await?;
+        self.get_with(id, current, store.session(id)).await
+    }
+
+    /// [`get`](Self::get), reading the store with `read` (lazy: run only on a miss).
+    async fn get_with(
+        &self,
+        id: SessionId,
+        current: bool,
+        read: impl std::future::Future<Output = StoreResult<Option<Session>>>,
+    ) -> StoreResult<Option<Session>> {
+        let generation = {
+            let inner = self.0.read().unwrap_or_else(|e| e.into_inner());
+            if current && let Some(s) = inner.sessions.get(&id) {
+                return Ok(Some(s.clone()));
+            }
+            inner.generation
+        };
+        let session = read.await?;
         if let Some(s) = &session {
-            self.put(s);
-            if let Some(at) = s.ended_at {
-                self.mark_ended(s.id, at);
+            let mut inner = self.write();
+            if inner.generation == generation || s.ended_at.is_some() {
+                Self::put_in(&mut inner, s);
             }
         }
         Ok(session)
@@ -109,7 +122,9 @@ impl SessionCache {
     /// session ended while the answer was on its way must not come back to life.
     pub fn retain_live(&self, live: &[Session]) {
         let ids: std::collections::HashSet<SessionId> = live.iter().map(|s| s.id).collect();
-        self.write()
+        let mut inner = self.write();
+        inner.generation += 1;
+        inner
             .sessions
             .retain(|id, s| s.ended_at.is_some() || ids.contains(id));
     }
@@ -314,6 +329,40 @@ mod tests {
         // Later puts of the live row read before the end change nothing.
         cache.put(&s);
         assert_eq!(held(&cache, s.id).unwrap().ended_at, Some(at));
+    }
+
+    #[tokio::test]
+    async fn a_read_begun_before_a_resync_is_not_kept() {
+        let s = session();
+        let cache = SessionCache::default();
+        let gate = Arc::new(tokio::sync::Notify::new());
+        // A store read of the session while it was live, held up until released.
+        let read = {
+            let (cache, row, gate) = (cache.clone(), s.clone(), gate.clone());
+            tokio::spawn(async move {
+                let slow = async move {
+                    gate.notified().await;
+                    Ok(Some(row))
+                };
+                cache.get_with(s.id, false, slow).await.unwrap()
+            })
+        };
+        tokio::task::yield_now().await;
+        // Meanwhile the session ends elsewhere, unheard (the feed is down), and the
+        // resync after reconnecting finds it no longer live.
+        cache.retain_live(&[]);
+        gate.notify_one();
+        assert!(
+            read.await.unwrap().is_some(),
+            "the caller gets what it read"
+        );
+        assert!(held(&cache, s.id).is_none(), "but it is not kept as live");
+        // Without a resync in between, a read is kept.
+        cache
+            .get_with(s.id, false, async { Ok(Some(s.clone())) })
+            .await
+            .unwrap();
+        assert!(held(&cache, s.id).is_some());
     }
 
     #[test]

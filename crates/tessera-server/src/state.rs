@@ -9,7 +9,7 @@ use tessera_core::keys::MasterKey;
 use tessera_core::secret::{Password, random_string};
 use tessera_core::session::SessionLifetimes;
 use tessera_core::store::{Store, StoreError};
-use tessera_core::throttle::{RateLimit, Throttle};
+use tessera_core::throttle::Throttle;
 use tessera_core::verify::{VerifiedToken, VerifyConfig};
 use time::Duration;
 use tokio::sync::Semaphore;
@@ -59,7 +59,7 @@ pub struct Inner {
     pub throttle: Mutex<Throttle>,
     /// Device sign-ins started, per client address and in all (each writes a row,
     /// unauthenticated).
-    pub device_starts: Mutex<RateLimit>,
+    pub device_starts: Mutex<crate::oauth::device::DeviceStarts>,
     /// Bounds concurrent argon2 work to the number of cores.
     pub hashing: Semaphore,
     /// A hash to verify against when an email is unknown, so both cases cost the same.
@@ -177,7 +177,7 @@ impl AppState {
             roles: crate::roles::RoleCache::default(),
             lifetimes: config_lifetimes,
             throttle: Mutex::new(Throttle::default()),
-            device_starts: Mutex::new(RateLimit::new(crate::oauth::device::STARTS_WINDOW)),
+            device_starts: Mutex::default(),
             hashing: Semaphore::new(cores),
             decoy_hash,
             feed: FeedHealth::new(feed),

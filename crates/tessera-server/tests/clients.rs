@@ -188,6 +188,24 @@ async fn device_sign_ins_are_limited_per_address_and_wrong_codes_back_off() {
         StatusCode::OK,
         "another address"
     );
+    // Many /64s of one IPv6 /48 count together too: 100 in all.
+    let peers: Vec<String> = (0..6).map(|i| format!("[2001:db8:1:{i}::1]:1")).collect();
+    for peer in &peers[..5] {
+        for _ in 0..20 {
+            let a = app
+                .form_from(peer, "/oauth/device/code", &[("client_id", CLI)], &[])
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{peer}");
+        }
+    }
+    let sixth = app
+        .form_from(&peers[5], "/oauth/device/code", &[("client_id", CLI)], &[])
+        .await;
+    assert_eq!(
+        sixth.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the /48 is spent"
+    );
 
     // A signed-in person guessing user codes is slowed down after five wrong ones.
     let cookie = app

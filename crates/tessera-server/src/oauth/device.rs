@@ -19,14 +19,52 @@ use crate::error::ApiError;
 use crate::login::{csrf_token, message, page, same_origin, signed_in};
 use crate::sessions::Origin;
 use crate::state::AppState;
+use tessera_core::throttle::RateLimit;
 
 pub const DEVICE_CODE_LIFETIME: Duration = Duration::minutes(10);
 pub const POLL_INTERVAL_SECONDS: i64 = 5;
-/// Device sign-ins one client address may start per [`STARTS_WINDOW`].
+/// Device sign-ins one client address (an IPv6 /64) may start per [`STARTS_WINDOW`].
 pub const STARTS_PER_ADDRESS: u32 = 20;
+/// Device sign-ins one IPv6 /48 may start per [`STARTS_WINDOW`].
+pub const STARTS_PER_SITE: u32 = 100;
 /// Device sign-ins all clients together may start per [`STARTS_WINDOW`], on one server:
-/// bounds the rows that anyone, from however many addresses, can make.
-pub const STARTS_IN_ALL: u32 = 2_000;
+/// the backstop that bounds the rows anyone, from however many addresses, can make.
+pub const STARTS_IN_ALL: u32 = 10_000;
+
+/// Device sign-ins started: per address, per IPv6 site, and in all (the total kept
+/// apart, so that no flood of addresses can push it out).
+#[derive(Debug)]
+pub struct DeviceStarts {
+    scoped: RateLimit,
+    in_all: RateLimit,
+}
+
+impl Default for DeviceStarts {
+    fn default() -> Self {
+        Self {
+            scoped: RateLimit::new(STARTS_WINDOW),
+            in_all: RateLimit::new(STARTS_WINDOW),
+        }
+    }
+}
+
+impl DeviceStarts {
+    /// Counts a start from `origin`, or `Err(seconds to wait)`.
+    pub fn hit(&mut self, origin: &Origin, now: time::OffsetDateTime) -> Result<(), u64> {
+        self.scoped
+            .hit(&origin.throttle_scope(), STARTS_PER_ADDRESS, now)?;
+        if let Some(site) = origin.site_scope() {
+            self.scoped.hit(&site, STARTS_PER_SITE, now)?;
+        }
+        let total = self.in_all.hit("*", STARTS_IN_ALL, now);
+        if total.is_err() {
+            tracing::warn!(
+                "device sign-ins refused for everyone: {STARTS_IN_ALL} started in {STARTS_WINDOW}"
+            );
+        }
+        total
+    }
+}
 pub const STARTS_WINDOW: Duration = Duration::minutes(10);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -61,15 +99,11 @@ pub async fn device_code(
     let now = crate::api::now_seconds(&state);
     // Anyone may start a device sign-in, and each start stores a grant: bounded per
     // client address.
-    let limited = {
-        let mut starts = state
-            .device_starts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        starts
-            .hit(&origin.throttle_scope(), STARTS_PER_ADDRESS, now)
-            .and_then(|()| starts.hit("*", STARTS_IN_ALL, now))
-    };
+    let limited = state
+        .device_starts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .hit(&origin, now);
     if let Err(wait) = limited {
         tracing::warn!(ip = ?origin.ip, "device sign-in refused: too many started");
         return Err(OAuthError::too_many_requests(wait));
